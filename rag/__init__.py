@@ -1,0 +1,34 @@
+"""Ask questions of a collection of paper abstracts; answers cite the papers they rest on.
+
+Public API: `load_corpus`, `build_index` (alias of `ingest`), `search`, and the types.
+"""
+
+from rag.offline import seed_tiktoken_cache
+
+seed_tiktoken_cache()  # before anything imports tiktoken: its encodings load offline
+
+from rag.config import Settings, get_settings  # noqa: E402
+from rag.corpus import load_corpus  # noqa: E402
+from rag.formats import CorpusError  # noqa: E402
+from rag.ingest import IngestReport, ingest  # noqa: E402
+from rag.retrieval import search  # noqa: E402
+from rag.store import IndexModelMismatch, IndexUnavailable, RagIndexError  # noqa: E402
+from rag.types import Hit, Paper  # noqa: E402
+
+build_index = ingest
+
+__all__ = [
+    "CorpusError",
+    "Hit",
+    "IndexModelMismatch",
+    "IndexUnavailable",
+    "IngestReport",
+    "Paper",
+    "RagIndexError",
+    "Settings",
+    "build_index",
+    "get_settings",
+    "ingest",
+    "load_corpus",
+    "search",
+]

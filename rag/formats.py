@@ -1,0 +1,205 @@
+"""Parsers for the input formats: scraped listings (three layouts), JSONL and CSV.
+
+Each parser returns `Record`s in file order and raises `CorpusError` naming the
+file and line of the first problem, so nothing is indexed from a bad file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.text_norm import strip_control
+from rag.title_split import split_title
+from rag.types import MetaValue
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE_CHARS = 400
+MIN_ABSTRACT_CHARS = 40
+
+
+class CorpusError(ValueError):
+    """An input file cannot be read as papers; the message names the file and line."""
+
+    def __init__(self, path: Path | str, line: int | None, problem: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {problem}")
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+
+
+@dataclass
+class Record:
+    """A paper as one file states it, before de-duplication across files."""
+
+    title: str
+    abstract: str
+    source: str
+    line: int
+    metadata: dict[str, MetaValue] = field(default_factory=dict)
+    # Format (c) text whose title still has to be recovered.
+    run_together: str | None = None
+
+
+# --- listing layouts -------------------------------------------------------------
+
+# Page chrome of the scraped listing pages, wherever it appears.
+_CHROME_RE = re.compile(
+    r"^(new|subscribe|daily papers|byak and the research community"
+    r"|get trending papers in your email inbox( once a day)?!"
+    r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) \d{1,2}(, \d{4})?)$",
+    re.IGNORECASE,
+)
+# The chrome word the scraper glued to the first title ("SubscribeMinimum width ...").
+_GLUED_CHROME_RE = re.compile(r"^Subscribe(?=[A-Z0-9])")
+# Format (c): "<votes|->" "<title+abstract>" "<N> authors · <Mon D[, YYYY]>" ["<count>"].
+_CARD_RE = re.compile(
+    r"^(?P<votes>-|\d+) (?P<body>.+?) (?P<authors>\d+) authors? · "
+    r"(?P<date>[A-Z][a-z]{2} \d{1,2}(?:, \d{4})?)(?: (?P<comments>\d+))?$"
+)
+
+
+def _is_card_file(lines: list[str]) -> bool:
+    cards = sum(bool(_CARD_RE.match(line)) for line in lines)
+    return cards > 0 and cards >= 0.5 * len(lines)
+
+
+def _parse_cards(path: Path, numbered: list[tuple[int, str]]) -> list[Record]:
+    records = []
+    for number, line in numbered:
+        m = _CARD_RE.match(line)
+        if not m:
+            raise CorpusError(
+                path, number, "not a listing card ('<votes|-> <title> <abstract> N authors · Mon D, YYYY')"
+            )
+        meta: dict[str, MetaValue] = {"authors_count": int(m["authors"]), "date": m["date"]}
+        if m["votes"] != "-":
+            meta["upvotes"] = int(m["votes"])
+        if m["comments"]:
+            meta["comments"] = int(m["comments"])
+        records.append(Record("", "", path.name, number, meta, run_together=m["body"]))
+    return records
+
+
+def _parse_pairs(path: Path, numbered: list[tuple[int, str]]) -> list[Record]:
+    records = []
+    for k in range(0, len(numbered), 2):
+        t_no, title = numbered[k]
+        if len(title) > MAX_TITLE_CHARS:
+            raise CorpusError(path, t_no, f"expected a title line, found {len(title)} characters of text")
+        if k + 1 >= len(numbered):
+            raise CorpusError(path, t_no, f"title {title[:80]!r} has no abstract line after it")
+        a_no, abstract = numbered[k + 1]
+        if len(abstract) < MIN_ABSTRACT_CHARS:
+            raise CorpusError(
+                path, a_no, f"expected the abstract of {title[:80]!r}, found a {len(abstract)}-character line"
+            )
+        records.append(Record(title, abstract, path.name, t_no))
+    return records
+
+
+def parse_listing(path: Path, text: str) -> list[Record]:
+    """A scraped listing page: card lines (format c) or title/abstract line pairs (a, b)."""
+    numbered = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = " ".join(strip_control(raw).split())
+        if not line or _CHROME_RE.match(line):
+            continue
+        numbered.append((number, _GLUED_CHROME_RE.sub("", line)))
+    if _is_card_file([line for _, line in numbered]):
+        return _parse_cards(path, numbered)
+    return _parse_pairs(path, numbered)
+
+
+# --- structured formats -------------------------------------------------------------
+
+
+def _record_from_mapping(path: Path, line: int, row: dict[str, object]) -> Record:
+    missing = [f for f in ("title", "abstract") if not isinstance(row.get(f), str) or not str(row[f]).strip()]
+    if missing:
+        raise CorpusError(path, line, f"missing or empty field(s): {', '.join(missing)}")
+    meta: dict[str, MetaValue] = {}
+    for key, value in row.items():
+        if key in ("title", "abstract") or value is None or value == "":
+            continue
+        meta[str(key)] = value if isinstance(value, str | int | float | bool) else json.dumps(value)
+    title = " ".join(strip_control(str(row["title"])).split())
+    abstract = " ".join(strip_control(str(row["abstract"])).split())
+    return Record(title, abstract, path.name, line, meta)
+
+
+def parse_jsonl(path: Path, text: str) -> list[Record]:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(path, number, f"invalid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise CorpusError(path, number, "expected a JSON object with 'title' and 'abstract'")
+        records.append(_record_from_mapping(path, number, row))
+    return records
+
+
+def parse_csv(path: Path, text: str) -> list[Record]:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    if "title" not in fields or "abstract" not in fields:
+        raise CorpusError(path, 1, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
+    records = []
+    try:
+        for row in reader:
+            clean = {(k or "").strip(): v for k, v in row.items() if k is not None}
+            records.append(_record_from_mapping(path, reader.line_num, dict(clean)))
+    except csv.Error as exc:
+        raise CorpusError(path, reader.line_num, f"malformed CSV ({exc})") from None
+    return records
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text; a decoding error names the line it is on."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CorpusError(path, line, "not valid UTF-8 text; convert the file to UTF-8 (e.g. with iconv)") from None
+
+
+def parse_file(path: Path) -> list[Record]:
+    """Records of one input file, by its extension (.jsonl, .csv, anything else: listing)."""
+    if not path.is_file():
+        raise CorpusError(path, None, "no such file")
+    text = read_text(path)
+    if not text.strip():
+        log.warning("%s: empty file, nothing to ingest", path)
+        return []
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return parse_jsonl(path, text)
+    if suffix == ".csv":
+        return parse_csv(path, text)
+    return parse_listing(path, text)
+
+
+def resolve_run_together(records: list[Record], known_titles: Iterable[str]) -> None:
+    """Fill in title and abstract of format (c) records, in place."""
+    known = list(known_titles)
+    for rec in records:
+        if rec.run_together is None:
+            continue
+        try:
+            rec.title, rec.abstract = split_title(rec.run_together, known)
+        except ValueError as exc:
+            raise CorpusError(rec.source, rec.line, str(exc)) from None
+        rec.run_together = None

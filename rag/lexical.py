@@ -1,0 +1,89 @@
+"""BM25 over the same chunks as Chroma (bm25s), persisted beside it without pickle.
+
+The saved index carries the digest of the chunk ids it covers; the Chroma
+collection carries the digest of what it holds. They differ after an ingest
+from another process or an interrupted one, and then the BM25 index is
+rebuilt from Chroma, which is the source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+
+_META = "chunks.json"
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _tokens(texts: list[str]) -> list[list[str]]:
+    out = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return out  # type: ignore[return-value]
+
+
+@dataclass
+class LexicalIndex:
+    """A loaded BM25 index and the chunk ids of its rows."""
+
+    digest: str
+    chunk_ids: list[str]
+    model: bm25s.BM25 | None
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary."""
+        if self.model is None or not self.chunk_ids:
+            return []
+        tokens = _tokens([query])[0]
+        vocab = self.model.vocab_dict
+        tokens = [t for t in tokens if t in vocab]
+        if not tokens:
+            return []
+        k = min(k, len(self.chunk_ids))
+        docs, scores = self.model.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        return [(self.chunk_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+def build(chunk_ids: list[str], texts: list[str], digest: str, folder: Path) -> LexicalIndex:
+    """Index `texts` and save atomically to `folder` (a reader never sees half an index)."""
+    model = None
+    if texts:
+        model = bm25s.BM25()
+        model.index(_tokens(texts), show_progress=False)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    if model is not None:
+        model.save(str(tmp), show_progress=False)
+    (tmp / _META).write_text(json.dumps({"digest": digest, "chunk_ids": chunk_ids}))
+    with _LOCK:
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    return LexicalIndex(digest, chunk_ids, model)
+
+
+def load(folder: Path) -> LexicalIndex | None:
+    """The saved index, or None when there is none or it is unreadable (it is then rebuilt)."""
+    try:
+        meta = json.loads((folder / _META).read_text())
+        model = None
+        if meta["chunk_ids"]:
+            model = bm25s.BM25.load(str(folder), show_progress=False, allow_pickle=False)
+        return LexicalIndex(str(meta["digest"]), list(meta["chunk_ids"]), model)
+    except (OSError, ValueError, KeyError):
+        return None

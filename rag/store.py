@@ -1,0 +1,129 @@
+"""The Chroma side of the index: one client per location, one collection guarded by its model id.
+
+The collection's metadata records the embedding model and a digest of its
+chunk ids. The model id turns "opened with another embedding model" into a
+clear error instead of a dimension mismatch; the digest lets the BM25 index
+(a separate file) tell cheaply whether it is in sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable
+
+import chromadb
+import chromadb.errors
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from rag.config import Settings, get_settings
+
+MODEL_KEY = "embedding_model"
+DIGEST_KEY = "ids_digest"
+
+
+class RagIndexError(RuntimeError):
+    """Base for index problems whose message says how to fix them."""
+
+
+class IndexModelMismatch(RagIndexError):
+    """The index was built with another embedding model than the configured one."""
+
+
+class IndexUnavailable(RagIndexError):
+    """The Chroma server cannot be reached or the index cannot be opened."""
+
+
+_CLIENTS: dict[tuple[str, str | None, int | None], ClientAPI] = {}
+_LOCK = threading.Lock()
+
+
+def get_client(settings: Settings | None = None) -> ClientAPI:
+    """Embedded PersistentClient under `index_dir`, or HttpClient when RAG_CHROMA_HOST is set."""
+    s = settings or get_settings()
+    key = (str(s.index_dir), s.chroma_host, s.chroma_port)
+    with _LOCK:
+        if key not in _CLIENTS:
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            if s.uses_chroma_server:
+                try:
+                    _CLIENTS[key] = chromadb.HttpClient(
+                        host=s.chroma_host or "localhost", port=s.chroma_port or 8000, settings=chroma_settings
+                    )
+                except Exception as exc:  # chromadb raises several kinds here
+                    raise IndexUnavailable(
+                        f"cannot reach the Chroma server at {s.index_location()} ({exc}); "
+                        "start it with `chroma run` or unset RAG_CHROMA_HOST to use the embedded index"
+                    ) from exc
+            else:
+                s.index_dir.mkdir(parents=True, exist_ok=True)
+                _CLIENTS[key] = chromadb.PersistentClient(path=str(s.index_dir / "chroma"), settings=chroma_settings)
+        return _CLIENTS[key]
+
+
+def reset_clients() -> None:
+    with _LOCK:
+        _CLIENTS.clear()
+
+
+def ids_digest(ids: Iterable[str]) -> str:
+    """Order-free digest of a set of chunk ids."""
+    digest = hashlib.sha256()
+    for chunk_id in sorted(ids):
+        digest.update(chunk_id.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
+def find_collection(settings: Settings, model_id: str) -> Collection | None:
+    """The existing collection (None if there is none), checked against `model_id`."""
+    client = get_client(settings)
+    try:
+        collection = client.get_collection(settings.collection)
+    except chromadb.errors.NotFoundError:
+        return None
+    except Exception as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise IndexUnavailable(f"cannot open the index at {settings.index_location()}: {exc}") from exc
+    built_with = (collection.metadata or {}).get(MODEL_KEY)
+    if built_with != model_id:
+        raise IndexModelMismatch(
+            f"the index at {settings.index_location()} was built with embedding model {built_with!r}, "
+            f"but RAG_EMBEDDING_MODEL is {model_id!r}; run `rag ingest --rebuild` to re-embed it "
+            "(or set RAG_EMBEDDING_MODEL back)"
+        )
+    return collection
+
+
+def vector_store(settings: Settings, embedder: Embeddings, model_id: str, create: bool = True) -> Chroma:
+    """LangChain's Chroma over our collection (created, with its model id, when missing)."""
+    if find_collection(settings, model_id) is None and not create:
+        raise IndexUnavailable(f"no index at {settings.index_location()}; run `rag ingest` to build it")
+    return Chroma(
+        client=get_client(settings),
+        collection_name=settings.collection,
+        embedding_function=embedder,
+        collection_metadata={MODEL_KEY: model_id, "hnsw:space": "cosine"},
+    )
+
+
+def drop_collection(settings: Settings) -> None:
+    client = get_client(settings)
+    try:
+        client.delete_collection(settings.collection)
+    except Exception as exc:
+        if "does not exist" not in str(exc) and not isinstance(exc, chromadb.errors.NotFoundError):
+            raise
+
+
+def stamp_digest(collection: Collection, model_id: str, digest: str) -> None:
+    """Record the chunk-id digest after a completed ingest (the BM25 sync check reads it)."""
+    meta = dict(collection.metadata or {})
+    meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to modify it
+    meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest})
+    collection.modify(metadata=meta)
