@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     collection: str = "papers"
 
     embedding_model: str = MINILM
-    embedding_batch_size: int = Field(default=32, ge=1)
+    embedding_batch_size: int = Field(default=8, ge=1)
     embedding_threads: int = Field(default=0, ge=0, description="0: onnxruntime decides")
     chunk_tokens: int = Field(default=256, ge=32, le=256)
     chunk_overlap: int = Field(default=32, ge=0)

@@ -43,7 +43,7 @@ class MiniLMEmbedder(Embeddings):
 
     model_id = MINILM
 
-    def __init__(self, batch_size: int = 32, threads: int = 0) -> None:
+    def __init__(self, batch_size: int = 8, threads: int = 0) -> None:
         self.batch_size = batch_size
         self.threads = threads
         self._session: ort.InferenceSession | None = None

@@ -1,0 +1,90 @@
+"""The `rag` command: ingest, search (and the commands later layers add)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import rag
+from rag.formats import CorpusError
+from rag.offline import ModelFileError
+from rag.store import RagIndexError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    report = rag.ingest(
+        args.paths or None,
+        include_bundled=True if args.with_bundled else None,
+        sync=args.sync,
+        rebuild=args.rebuild,
+        progress=not args.quiet,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(
+            f"{report.papers} papers in the inputs; index at {report.location} holds {report.chunks} chunks "
+            f"({report.added} added, {report.removed} removed, {report.unchanged_papers} papers unchanged) "
+            f"in {report.seconds:.2f} s"
+        )
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    hits = rag.search(args.query, k=args.k, retriever=args.retriever)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no matching papers")
+    for rank, hit in enumerate(hits, start=1):
+        body = hit.text.split("\n", 1)[-1]
+        snippet = body if len(body) <= 240 else body[:237] + "..."
+        print(f"{rank}. {hit.title}  (score {hit.score:.4f})\n   {snippet}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions of ML paper abstracts, with citations.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index papers (default: the bundled collection)")
+    p.add_argument("paths", nargs="*", help="listing .txt, .jsonl or .csv files with title and abstract")
+    p.add_argument("--with-bundled", action="store_true", help="also ingest the bundled collection with PATHS")
+    p.add_argument("--sync", action="store_true", help="remove indexed papers that are not in the inputs")
+    p.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_ingest)
+
+    p = sub.add_parser("search", help="find the papers that best match a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=None, help="number of papers (default RAG_TOP_K, 5)")
+    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="rag: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (CorpusError, RagIndexError, ModelFileError, ValueError) as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

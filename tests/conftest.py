@@ -1,0 +1,51 @@
+"""Test isolation: every test gets its own index directory; one bundled index is shared read-only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Nothing in the suite may reach the network: make the libraries that could try say so loudly.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RAG_CHROMA_HOST", "RAG_CHROMA_PORT", "RAG_LLM"):
+    os.environ.pop(var, None)
+
+import rag  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.embeddings import reset_embedders  # noqa: E402
+from rag.index import reset_lexical_cache  # noqa: E402
+from rag.retrieval import reset_search_cache  # noqa: E402
+from rag.store import reset_clients  # noqa: E402
+
+
+def make_settings(index_dir: Path, **overrides: object) -> Settings:
+    return Settings(index_dir=index_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def bundled_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of an index holding the bundled collection, built once per session."""
+    settings = make_settings(tmp_path_factory.mktemp("bundled-index"))
+    rag.ingest(settings=settings, progress=False)
+    return settings
+
+
+@pytest.fixture
+def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings of an empty index of this test's own."""
+    yield make_settings(tmp_path / "index")
+    reset_search_cache()
+    reset_lexical_cache()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reset_caches() -> Iterator[None]:
+    yield
+    reset_search_cache()
+    reset_lexical_cache()
+    reset_clients()
+    reset_embedders()

@@ -1,0 +1,165 @@
+"""The corpus parsers: every listing layout, JSONL, CSV, de-duplication and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import bundled_paths, load_corpus, paper_id_for
+from rag.formats import CorpusError, parse_file
+from rag.title_split import split_title
+
+CARD_FILE = "000_898e5624ff3aa9ff.txt"
+# Written down by hand from the raw file, so the parser is checked against a person's reading.
+CARD_TITLES = [
+    "A Toy Model of Universality: Reverse Engineering How Networks Learn Group Operations",
+    "The Universality Lens: Why Even Highly Over-Parametrized Models Learn Well",
+    "On the Universality of Linear Recurrences Followed by Nonlinear Projections",
+    "Deterministic equivalent and error universality of deep random features learning",
+    "Are Gaussian data all you need? Extents and limits of universality in high-dimensional generalized "
+    "linear estimation",
+    "Universal Properties of Mythological Networks",
+    "Minimal Width for Universal Property of Deep RNN",
+    "Universal Online Learning with Unbounded Losses: Memory Is All You Need",
+    "Universal Neurons in GPT2 Language Models",
+    "On the Existence of Universal Lottery Tickets",
+    "Exact Learning of Permutations for Nonzero Binary Inputs with Logarithmic Training Size and Quadratic "
+    "Ensemble Complexity",
+    "Learning Universal Predictors",
+    "Minimum Width of Leaky-ReLU Neural Networks for Uniform Universal Approximation",
+    "Beyond the Universal Law of Robustness: Sharper Laws for Random Features and Neural Tangent Kernels",
+    "Emergent Abilities of Large Language Models",
+    "A Neural Scaling Law from Lottery Ticket Ensembling",
+    "Random Rank: The One and Only Strategyproof and Proportionally Fair Randomized Facility Location Mechanism",
+    "The information-theoretic foundation of thermodynamic work extraction",
+]
+# The three card titles that no other file states: only the general method can recover them.
+CARD_ONLY = set(CARD_TITLES[i] for i in (2, 16, 17))
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list:
+    return load_corpus()
+
+
+def test_bundled_collection_has_248_unique_papers(corpus: list) -> None:
+    assert len(corpus) == 248
+    assert len({p.paper_id for p in corpus}) == 248
+    assert all(p.title and len(p.abstract) > 100 for p in corpus)
+
+
+def test_card_titles_are_recovered_exactly(corpus: list) -> None:
+    from_cards = [p for p in corpus if CARD_FILE in p.sources]
+    assert sorted(p.title for p in from_cards) == sorted(CARD_TITLES)
+    only = {p.title for p in from_cards if p.sources == (CARD_FILE,)}
+    assert only == CARD_ONLY
+
+
+def test_card_titles_without_help_from_other_files() -> None:
+    """The card file alone (no titles known from elsewhere) still yields every title."""
+    papers = load_corpus([p for p in bundled_paths() if p.name == CARD_FILE])
+    assert sorted(p.title for p in papers) == sorted(CARD_TITLES)
+
+
+def test_card_metadata_and_sources_are_kept(corpus: list) -> None:
+    by_title = {p.title: p for p in corpus}
+    predictors = by_title["Learning Universal Predictors"]
+    assert predictors.metadata == {"authors_count": 11, "date": "Jan 26, 2024", "upvotes": 22, "comments": 1}
+    assert set(predictors.sources) == {CARD_FILE, "001_552963d9ea35f19c.txt", "002_00d4a3d3fd5f8d9c.txt"}
+    assert by_title["The Universality Lens: Why Even Highly Over-Parametrized Models Learn Well"].metadata["date"] == "Jun 9"
+    assert "upvotes" not in by_title["Deterministic equivalent and error universality of deep random features learning"].metadata
+
+
+def test_page_chrome_is_not_a_paper(corpus: list) -> None:
+    titles = {p.title for p in corpus}
+    assert "Minimum width for universal approximation using ReLU networks on compact domain" in titles
+    assert not any(t.startswith(("Subscribe", "Get trending", "Daily Papers")) for t in titles)
+
+
+def test_title_split_heuristic_on_every_known_title(corpus: list) -> None:
+    """With no known titles to lean on, the border is found for at least 95% of the collection."""
+    right = sum(split_title(f"{p.title} {p.abstract}")[0] == p.title for p in corpus)
+    assert right / len(corpus) >= 0.95
+
+
+def test_duplicates_merge_by_normalised_title(tmp_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text(json.dumps({"title": "Deep Nets: A Study", "abstract": "Short abstract about nets." * 3}) + "\n")
+    b = tmp_path / "b.csv"
+    b.write_text('title,abstract,venue\n"deep nets - a study","A longer abstract about deep nets and more.  x' + "y" * 80 + '",ICML\n')
+    papers = load_corpus([a, b])
+    assert len(papers) == 1
+    assert papers[0].sources == ("a.jsonl", "b.csv")
+    assert papers[0].metadata == {"venue": "ICML"}
+    assert papers[0].paper_id == paper_id_for("Deep Nets: A Study")
+
+
+def test_jsonl_and_csv_keep_other_fields_as_metadata(tmp_path: Path) -> None:
+    f = tmp_path / "mine.jsonl"
+    rows = [
+        {"title": "Paper One", "abstract": "An abstract that is long enough to be an abstract.", "year": 2024, "tags": ["a", "b"]},
+        {"title": "Paper Two", "abstract": "Another abstract that is long enough to count.", "url": "x"},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    papers = load_corpus([f])
+    assert [p.title for p in papers] == ["Paper One", "Paper Two"]
+    assert papers[0].metadata == {"year": 2024, "tags": '["a", "b"]'}
+
+
+def test_blank_line_layout(tmp_path: Path) -> None:
+    f = tmp_path / "listing.txt"
+    f.write_text("new\n\nSubscribe\n\nAug 19\n\nA Title Here\n\n" + "Abstract text. " * 10 + "\n\nSecond Title\n\n" + "More text. " * 10 + "\n")
+    assert [r.title for r in parse_file(f)] == ["A Title Here", "Second Title"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "words"),
+    [
+        ("bad.jsonl", '{"title": "T", "abstract": "long enough abstract here"}\n{"title": "no abstract"}\n', 2, "abstract"),
+        ("bad2.jsonl", '{"title": "T", "abstract": "ok"}\n{not json\n', 2, "invalid JSON"),
+        ("bad.csv", "title,summary\nT,S\n", 1, "'abstract'"),
+        ("bad2.csv", 'title,abstract\nT,"an abstract long enough"\n,"missing title here"\n', 3, "title"),
+        ("cards.txt", "- Title One We study things. 3 authors · Feb 6, 2023\n"
+         "- Title Two We study more things. 2 authors · Mar 1, 2022\ngarbage line in the middle\n", 3, "listing card"),
+        ("pairs.txt", "A Title\n" + "An abstract that is long enough to be one. " * 3 + "\nOrphan Title\n", 3, "no abstract"),
+        ("shifted.txt", "A Title\n" + "x" * 500 + "\n" + "y" * 500 + "\n", 3, "expected a title"),
+    ],
+)
+def test_bad_input_names_file_and_line(tmp_path: Path, name: str, content: str, line: int, words: str) -> None:
+    f = tmp_path / name
+    f.write_text(content)
+    with pytest.raises(CorpusError) as err:
+        load_corpus([f])
+    assert err.value.line == line
+    assert f"{f}:{line}" in str(err.value)
+    assert words in str(err.value)
+
+
+def test_non_utf8_file_names_the_line(tmp_path: Path) -> None:
+    f = tmp_path / "latin1.txt"
+    f.write_bytes("A Title\n".encode() + "Caf\xe9 abstract that is long enough to count as one.".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin1.txt:2: not valid UTF-8"):
+        load_corpus([f])
+
+
+def test_empty_file_warns_and_yields_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    f = tmp_path / "empty.jsonl"
+    f.write_text("  \n")
+    with caplog.at_level(logging.WARNING):
+        assert load_corpus([f]) == []
+    assert "empty file" in caplog.text and "empty.jsonl" in caplog.text
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="no such file"):
+        load_corpus([tmp_path / "nope.csv"])
+
+
+def test_control_characters_are_stripped(tmp_path: Path) -> None:
+    f = tmp_path / "c.jsonl"
+    f.write_text(json.dumps({"title": "Bell\u0007 Title", "abstract": "Text with \u001b[31m escape codes inside it, long."}) + "\n")
+    (paper,) = load_corpus([f])
+    assert "\u0007" not in paper.title and "\u001b" not in paper.abstract

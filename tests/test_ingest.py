@@ -1,0 +1,143 @@
+"""Incremental, idempotent and crash-safe ingest, against a real embedded Chroma."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import rag
+from rag.chunking import chunk_papers
+from rag.config import Settings
+from rag.corpus import load_corpus
+from rag.index import iter_records, open_index, synced_lexical
+from rag.store import DIGEST_KEY, IndexModelMismatch, get_client, ids_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_jsonl(path: Path, papers: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(json.dumps({"title": t, "abstract": a}) + "\n" for t, a in papers))
+    return path
+
+
+@pytest.fixture(scope="module")
+def six_papers() -> list[tuple[str, str]]:
+    return [(p.title, p.abstract) for p in load_corpus()[:6]]
+
+
+def index_ids(settings: Settings) -> list[str]:
+    handle = open_index(settings)
+    assert handle is not None
+    return [cid for cid, _, _ in iter_records(handle.collection, include_documents=False)]
+
+
+def test_ingest_is_idempotent(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    f = write_jsonl(tmp_path / "p.jsonl", six_papers)
+    first = rag.ingest([f], settings=fresh_settings, progress=False)
+    assert first.papers == 6 and first.added == first.chunks > 0
+    again = rag.ingest([f], settings=fresh_settings, progress=False)
+    assert (again.added, again.removed, again.unchanged_papers) == (0, 0, 6)
+    assert again.chunks == first.chunks
+    ids = index_ids(fresh_settings)
+    assert len(ids) == len(set(ids)) == first.chunks
+
+
+def test_changed_paper_is_re_embedded_and_old_chunks_removed(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    f = write_jsonl(tmp_path / "p.jsonl", six_papers)
+    rag.ingest([f], settings=fresh_settings, progress=False)
+    changed = list(six_papers)
+    changed[0] = (changed[0][0], "A completely rewritten abstract about quantum gravity and string theory models.")
+    write_jsonl(f, changed)
+    report = rag.ingest([f], settings=fresh_settings, progress=False)
+    assert report.added == 1 and report.removed >= 1 and report.unchanged_papers == 5
+    hits = rag.search("quantum gravity string theory", k=1, settings=fresh_settings)
+    assert hits[0].title == changed[0][0] and "quantum gravity" in hits[0].text
+
+
+def test_sync_removes_papers_missing_from_inputs(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    rag.ingest([write_jsonl(tmp_path / "all.jsonl", six_papers)], settings=fresh_settings, progress=False)
+    fewer = write_jsonl(tmp_path / "fewer.jsonl", six_papers[:4])
+    kept = rag.ingest([fewer], settings=fresh_settings, progress=False)
+    assert kept.removed == 0  # without --sync nothing is removed
+    synced = rag.ingest([fewer], sync=True, settings=fresh_settings, progress=False)
+    assert synced.removed > 0
+    titles = {m["title"] for _, _, m in iter_records(open_index(fresh_settings).collection)}  # type: ignore[union-attr]
+    assert titles == {t for t, _ in six_papers[:4]}
+
+
+def test_bad_input_leaves_the_index_untouched(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl", six_papers[:3])
+    rag.ingest([good], settings=fresh_settings, progress=False)
+    before = sorted(index_ids(fresh_settings))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"title": "New", "abstract": "A new abstract that is long enough."}) + "\n{broken\n")
+    with pytest.raises(rag.CorpusError, match=r"bad.jsonl:2"):
+        rag.ingest([good, write_jsonl(tmp_path / "more.jsonl", six_papers[3:]), bad], settings=fresh_settings, progress=False)
+    assert sorted(index_ids(fresh_settings)) == before
+
+
+def test_other_embedding_model_is_a_clear_error(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    f = write_jsonl(tmp_path / "p.jsonl", six_papers[:2])
+    rag.ingest([f], settings=fresh_settings, progress=False)
+    col = get_client(fresh_settings).get_collection(fresh_settings.collection)
+    col.modify(metadata={"embedding_model": "text-embedding-3-small", DIGEST_KEY: "x"})
+    with pytest.raises(IndexModelMismatch, match=r"text-embedding-3-small.*rag ingest --rebuild"):
+        rag.ingest([f], settings=fresh_settings, progress=False)
+    rebuilt = rag.ingest([f], rebuild=True, settings=fresh_settings, progress=False)
+    assert rebuilt.added == rebuilt.chunks > 0
+    assert rag.search("universality", k=1, settings=fresh_settings)
+
+
+def test_bm25_is_repaired_when_out_of_sync(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    rag.ingest([write_jsonl(tmp_path / "p.jsonl", six_papers)], settings=fresh_settings, progress=False)
+    handle = open_index(fresh_settings)
+    assert handle is not None
+    folder = handle.lexical_folder()
+    (folder / "chunks.json").write_text(json.dumps({"digest": "stale", "chunk_ids": []}))
+    from rag.index import reset_lexical_cache
+
+    reset_lexical_cache()
+    lex = synced_lexical(handle)
+    assert lex.digest == ids_digest(index_ids(fresh_settings))
+    assert len(lex.chunk_ids) == len(index_ids(fresh_settings))
+
+
+@pytest.mark.slow
+def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "ingest"], cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    assert proc.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        seen += os.read(proc.stderr.fileno(), 4096)
+        done = [int(n) for n in re.findall(rb"\| *(\d+)/\d+ \[", seen)]
+        if done and 0 < max(done) < 300:
+            break
+        assert proc.poll() is None, f"ingest ended before it could be killed: {seen[-500:]!r}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    settings = Settings(index_dir=index_dir, _env_file=None)  # type: ignore[call-arg]
+    partial = index_ids(settings)
+    expected = {c.chunk_id for c in chunk_papers(load_corpus())}
+    assert 0 < len(partial) < len(expected)
+
+    report = rag.ingest(settings=settings, progress=False)
+    assert report.added == len(expected) - len(partial)
+    ids = index_ids(settings)
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    assert synced_lexical(open_index(settings)).digest == ids_digest(expected)  # type: ignore[arg-type]
+    assert rag.search("Minimum width of leaky-ReLU networks", k=1, settings=settings)[0].title.startswith("Minimum Width of Leaky")
