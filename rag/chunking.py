@@ -48,6 +48,9 @@ def chunk_id_for(paper_id: str, text: str) -> str:
 def chunk_paper(paper: Paper, chunk_tokens: int = MINILM_WINDOW, overlap: int = 32) -> list[Chunk]:
     """The paper's chunks: "title\\nabstract piece", each at most `chunk_tokens` word-pieces."""
     head = paper.title + "\n"
+    if count_tokens(head + paper.abstract) + _SPECIAL_TOKENS <= chunk_tokens:  # the common case: no split
+        text = head + paper.abstract
+        return [Chunk(chunk_id_for(paper.paper_id, text), paper.paper_id, paper.title, text, 0)]
     budget = max(_MIN_BODY_TOKENS, chunk_tokens - _SPECIAL_TOKENS - count_tokens(head))
     splitter = RecursiveCharacterTextSplitter(
         separators=_SEPARATORS,

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MINILM = "all-MiniLM-L6-v2-onnx-int8"
@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL")
     )
+
+    @field_validator("index_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return Path(value).expanduser()
 
     @property
     def uses_chroma_server(self) -> bool:

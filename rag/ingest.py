@@ -99,23 +99,31 @@ def ingest(
     s = settings or get_settings()
     start = time.perf_counter()
     files = _inputs(paths, include_bundled)
+    present = s.uses_chroma_server or (s.index_dir / "chroma").exists()
+    handle = open_index(s) if present and not rebuild else None
+    known_titles = {str(m.get("title")) for _, _, m in _records(handle)}
+    papers = load_corpus(files, known_titles=known_titles)  # raises before anything is written
     s.index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(s.index_dir / ".ingest.lock")):
-        handle = None if rebuild else open_index(s)
-        existing = list(iter_records(handle.collection, include_documents=False)) if handle else []
-        known_titles = {str(m.get("title")) for _, _, m in existing}
-        papers = load_corpus(files, known_titles=known_titles)  # raises before anything is written
         if rebuild:
             drop_collection(s)
-        handle = handle or open_index(s, create=True)
+        handle = open_index(s, create=True)
         assert handle is not None
-        report = _apply(handle, papers, existing, sync, progress)
+        report = _apply(handle, papers, _records(handle), sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 
 
+def _records(handle: IndexHandle | None) -> list[tuple[str, str, dict[str, Any]]]:
+    return list(iter_records(handle.collection, include_documents=False)) if handle else []
+
+
 def _apply(
-    handle: IndexHandle, papers: list[Paper], existing: list[tuple[str, str, dict[str, Any]]], sync: bool, progress: bool
+    handle: IndexHandle,
+    papers: list[Paper],
+    existing: list[tuple[str, str, dict[str, Any]]],
+    sync: bool,
+    progress: bool,
 ) -> IngestReport:
     s = handle.settings
     by_paper: dict[str, dict[str, str]] = {}  # paper_id -> {chunk_id: paper_hash}
@@ -142,14 +150,12 @@ def _apply(
 
     input_ids = {p.paper_id for p in papers}
     stale = [
-        cid
-        for pid, chunks in by_paper.items()
-        if pid in input_ids or sync
-        for cid in chunks
-        if cid not in wanted_ids
+        cid for pid, chunks in by_paper.items() if pid in input_ids or sync for cid in chunks if cid not in wanted_ids
     ]
 
-    with tqdm(total=len(to_add), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not to_add) as bar:
+    with tqdm(
+        total=len(to_add), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not to_add
+    ) as bar:
         for i in range(0, len(to_add), _UPSERT_BATCH):
             batch = to_add[i : i + _UPSERT_BATCH]
             handle.store.add_texts(

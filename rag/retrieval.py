@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from rag.chunking import truncate_to_tokens
 from rag.config import Settings, get_settings
 from rag.embeddings import MINILM_WINDOW
-from rag.index import IndexHandle, iter_records, open_index, synced_lexical
+from rag.index import IndexHandle, open_index, synced_lexical
 from rag.text_norm import normalise_title, strip_control
 from rag.types import Hit
 
@@ -39,7 +39,6 @@ class _Candidate:
 
 
 _HANDLES: dict[tuple[str, ...], IndexHandle] = {}
-_TITLES: dict[str, tuple[str, dict[str, str]]] = {}  # location -> (digest, {normalised title: paper_id})
 _LOCK = threading.Lock()
 
 
@@ -53,14 +52,22 @@ def clean_query(query: str) -> str:
     if len(text) > 4 * MINILM_WINDOW:
         short = truncate_to_tokens(text, MINILM_WINDOW - 2)
         if len(short) < len(text):
-            log.warning("query truncated from %d to %d characters (the model reads 256 word-pieces)", len(text), len(short))
+            log.warning(
+                "query truncated from %d to %d characters (the model reads 256 word-pieces)", len(text), len(short)
+            )
         text = short
     return text
 
 
 def _handle(settings: Settings) -> IndexHandle:
     """The open index, building it from the bundled collection on first use."""
-    key = (str(settings.index_dir), str(settings.chroma_host), str(settings.chroma_port), settings.collection, settings.embedding_model)
+    key = (
+        str(settings.index_dir),
+        str(settings.chroma_host),
+        str(settings.chroma_port),
+        settings.collection,
+        settings.embedding_model,
+    )
     with _LOCK:
         handle = _HANDLES.get(key)
     if handle is not None:
@@ -81,27 +88,15 @@ def _handle(settings: Settings) -> IndexHandle:
 def reset_search_cache() -> None:
     with _LOCK:
         _HANDLES.clear()
-        _TITLES.clear()
 
 
-def _title_table(handle: IndexHandle, digest: str) -> dict[str, str]:
-    key = str(handle.lexical_folder())
-    with _LOCK:
-        cached = _TITLES.get(key)
-    if cached and cached[0] == digest:
-        return cached[1]
-    table = {normalise_title(str(m["title"])): str(m["paper_id"]) for _, _, m in iter_records(handle.collection, False)}
-    with _LOCK:
-        _TITLES[key] = (digest, table)
-    return table
-
-
-def _title_matches(query: str, table: dict[str, str], threshold: float) -> dict[str, float]:
-    """paper_id -> fuzzy score for titles the query names (whole title, typos allowed)."""
+def _title_matches(query: str, titles: dict[str, str], threshold: float) -> dict[str, float]:
+    """paper_id -> fuzzy score for the titles (paper_id -> title) that the query names, typos allowed."""
     q = normalise_title(query)
-    choices = [t for t in table if len(t) >= _MIN_TITLE_CHARS and len(t) <= len(q) + 3]
+    choices = {pid: normalise_title(t) for pid, t in titles.items()}
+    choices = {pid: t for pid, t in choices.items() if _MIN_TITLE_CHARS <= len(t) <= len(q) + 3}
     found = process.extract(q, choices, scorer=fuzz.partial_ratio, score_cutoff=threshold, limit=5)
-    return {table[title]: float(score) for title, score, _ in found}
+    return {pid: float(score) for _, score, pid in found}
 
 
 def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, float]], rrf_k: int) -> None:
@@ -141,33 +136,30 @@ def search(
     if retriever in ("hybrid", "dense"):
         vector = handle.embedder.embed_query(text)
         dense = handle.store.similarity_search_by_vector_with_relevance_scores(vector, k=depth)
-        ranked = [(d.page_content, str(d.metadata["paper_id"]), str(d.metadata["title"]), 1.0 - dist) for d, dist in dense]
+        ranked = [
+            (d.page_content, str(d.metadata["paper_id"]), str(d.metadata["title"]), 1.0 - dist) for d, dist in dense
+        ]
         _add_ranking(pool, ranked, s.rrf_k)
     if retriever in ("hybrid", "bm25"):
         lex = synced_lexical(handle)
         lexical_hits = lex.search(text, depth)
         if lexical_hits:
             got = handle.collection.get(ids=[cid for cid, _ in lexical_hits], include=["documents", "metadatas"])
-            rows = {cid: (doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)}
+            rows = {
+                cid: (doc, meta)
+                for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            }
             ranked = [
                 (str(rows[cid][0]), str(rows[cid][1]["paper_id"]), str(rows[cid][1]["title"]), 0.0)
                 for cid, _ in lexical_hits
                 if cid in rows
             ]
             _add_ranking(pool, ranked, s.rrf_k)
-        if retriever == "hybrid":
-            table = _title_table(handle, lex.digest)
-            for paper_id, score in _title_matches(text, table, s.title_match_threshold).items():
-                if paper_id not in pool:
-                    _add_title_only(pool, handle, paper_id)
-                pool[paper_id].score += _TITLE_BONUS * score / 100.0
+    if retriever == "hybrid":
+        # Candidates come from both rankings (dense retrieval survives typos); a title the
+        # query names outranks every fused score.
+        named = _title_matches(text, {pid: c.title for pid, c in pool.items()}, s.title_match_threshold)
+        for paper_id, score in named.items():
+            pool[paper_id].score += _TITLE_BONUS * score / 100.0
     best = sorted(pool.values(), key=lambda c: (-c.score, c.paper_id))[:k]
     return [Hit(c.paper_id, c.title, c.text, round(c.score, 6)) for c in best]
-
-
-def _add_title_only(pool: dict[str, _Candidate], handle: IndexHandle, paper_id: str) -> None:
-    got = handle.collection.get(where={"$and": [{"paper_id": paper_id}, {"chunk_index": 0}]}, include=["documents", "metadatas"])
-    if got["ids"]:
-        meta = (got["metadatas"] or [{}])[0]
-        pool[paper_id] = _Candidate(paper_id, str(meta["title"]), str((got["documents"] or [""])[0]))
-

@@ -20,14 +20,78 @@ from rag.text_norm import normalise_title
 
 # Words that title case leaves in lower case (and that never end a title).
 SMALL_WORDS = frozenset(
-    "a an the and or but nor for so yet of on in at to by up as is are vs via "
-    "with from into onto over per than upon without within versus".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "for",
+        "so",
+        "yet",
+        "of",
+        "on",
+        "in",
+        "at",
+        "to",
+        "by",
+        "up",
+        "as",
+        "is",
+        "are",
+        "vs",
+        "via",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "per",
+        "than",
+        "upon",
+        "without",
+        "within",
+        "versus",
+    ]
 )
 # Words an abstract typically opens with: a prior, not a rule.
 OPENERS = frozenset(
-    "we in this the a an recent recently our although while many despite given "
-    "how what why when large deep modern neural existing current it these there "
-    "one understanding learning training machine".split()
+    [
+        "we",
+        "in",
+        "this",
+        "the",
+        "a",
+        "an",
+        "recent",
+        "recently",
+        "our",
+        "although",
+        "while",
+        "many",
+        "despite",
+        "given",
+        "how",
+        "what",
+        "why",
+        "when",
+        "large",
+        "deep",
+        "modern",
+        "neural",
+        "existing",
+        "current",
+        "it",
+        "these",
+        "there",
+        "one",
+        "understanding",
+        "learning",
+        "training",
+        "machine",
+    ]
 )
 _MIN_TITLE_WORDS = 2
 _MAX_TITLE_WORDS = 40
@@ -61,9 +125,7 @@ def _acronym_starts_here(words: list[str], i: int) -> bool:
     for j in range(start + 1, min(len(words), start + 9)):
         m = _ACRONYM_RE.match(words[j])
         if m:
-            initials = "".join(
-                part[0] for w in words[start:j] for part in w.split("-") if part and part[0].isalpha()
-            )
+            initials = "".join(part[0] for w in words[start:j] for part in w.split("-") if part and part[0].isalpha())
             letters = [c for c in m.group(1) if c.isupper()]
             return initials.upper().startswith("".join(letters)) and len(letters) >= 2
     return False
@@ -120,4 +182,3 @@ def split_title(text: str, known_titles: Iterable[str] = ()) -> tuple[str, str]:
         raise ValueError("cannot tell where the title ends and the abstract begins")
     i = best[1]
     return " ".join(words[:i]), " ".join(words[i:])
-

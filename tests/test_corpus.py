@@ -69,8 +69,14 @@ def test_card_metadata_and_sources_are_kept(corpus: list) -> None:
     predictors = by_title["Learning Universal Predictors"]
     assert predictors.metadata == {"authors_count": 11, "date": "Jan 26, 2024", "upvotes": 22, "comments": 1}
     assert set(predictors.sources) == {CARD_FILE, "001_552963d9ea35f19c.txt", "002_00d4a3d3fd5f8d9c.txt"}
-    assert by_title["The Universality Lens: Why Even Highly Over-Parametrized Models Learn Well"].metadata["date"] == "Jun 9"
-    assert "upvotes" not in by_title["Deterministic equivalent and error universality of deep random features learning"].metadata
+    assert (
+        by_title["The Universality Lens: Why Even Highly Over-Parametrized Models Learn Well"].metadata["date"]
+        == "Jun 9"
+    )
+    assert (
+        "upvotes"
+        not in by_title["Deterministic equivalent and error universality of deep random features learning"].metadata
+    )
 
 
 def test_page_chrome_is_not_a_paper(corpus: list) -> None:
@@ -89,7 +95,11 @@ def test_duplicates_merge_by_normalised_title(tmp_path: Path) -> None:
     a = tmp_path / "a.jsonl"
     a.write_text(json.dumps({"title": "Deep Nets: A Study", "abstract": "Short abstract about nets." * 3}) + "\n")
     b = tmp_path / "b.csv"
-    b.write_text('title,abstract,venue\n"deep nets - a study","A longer abstract about deep nets and more.  x' + "y" * 80 + '",ICML\n')
+    b.write_text(
+        'title,abstract,venue\n"deep nets - a study","A longer abstract about deep nets and more.  x'
+        + "y" * 80
+        + '",ICML\n'
+    )
     papers = load_corpus([a, b])
     assert len(papers) == 1
     assert papers[0].sources == ("a.jsonl", "b.csv")
@@ -100,7 +110,12 @@ def test_duplicates_merge_by_normalised_title(tmp_path: Path) -> None:
 def test_jsonl_and_csv_keep_other_fields_as_metadata(tmp_path: Path) -> None:
     f = tmp_path / "mine.jsonl"
     rows = [
-        {"title": "Paper One", "abstract": "An abstract that is long enough to be an abstract.", "year": 2024, "tags": ["a", "b"]},
+        {
+            "title": "Paper One",
+            "abstract": "An abstract that is long enough to be an abstract.",
+            "year": 2024,
+            "tags": ["a", "b"],
+        },
         {"title": "Paper Two", "abstract": "Another abstract that is long enough to count.", "url": "x"},
     ]
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
@@ -111,20 +126,41 @@ def test_jsonl_and_csv_keep_other_fields_as_metadata(tmp_path: Path) -> None:
 
 def test_blank_line_layout(tmp_path: Path) -> None:
     f = tmp_path / "listing.txt"
-    f.write_text("new\n\nSubscribe\n\nAug 19\n\nA Title Here\n\n" + "Abstract text. " * 10 + "\n\nSecond Title\n\n" + "More text. " * 10 + "\n")
+    f.write_text(
+        "new\n\nSubscribe\n\nAug 19\n\nA Title Here\n\n"
+        + "Abstract text. " * 10
+        + "\n\nSecond Title\n\n"
+        + "More text. " * 10
+        + "\n"
+    )
     assert [r.title for r in parse_file(f)] == ["A Title Here", "Second Title"]
 
 
 @pytest.mark.parametrize(
     ("name", "content", "line", "words"),
     [
-        ("bad.jsonl", '{"title": "T", "abstract": "long enough abstract here"}\n{"title": "no abstract"}\n', 2, "abstract"),
+        (
+            "bad.jsonl",
+            '{"title": "T", "abstract": "long enough abstract here"}\n{"title": "no abstract"}\n',
+            2,
+            "abstract",
+        ),
         ("bad2.jsonl", '{"title": "T", "abstract": "ok"}\n{not json\n', 2, "invalid JSON"),
         ("bad.csv", "title,summary\nT,S\n", 1, "'abstract'"),
         ("bad2.csv", 'title,abstract\nT,"an abstract long enough"\n,"missing title here"\n', 3, "title"),
-        ("cards.txt", "- Title One We study things. 3 authors · Feb 6, 2023\n"
-         "- Title Two We study more things. 2 authors · Mar 1, 2022\ngarbage line in the middle\n", 3, "listing card"),
-        ("pairs.txt", "A Title\n" + "An abstract that is long enough to be one. " * 3 + "\nOrphan Title\n", 3, "no abstract"),
+        (
+            "cards.txt",
+            "- Title One We study things. 3 authors · Feb 6, 2023\n"
+            "- Title Two We study more things. 2 authors · Mar 1, 2022\ngarbage line in the middle\n",
+            3,
+            "listing card",
+        ),
+        (
+            "pairs.txt",
+            "A Title\n" + "An abstract that is long enough to be one. " * 3 + "\nOrphan Title\n",
+            3,
+            "no abstract",
+        ),
         ("shifted.txt", "A Title\n" + "x" * 500 + "\n" + "y" * 500 + "\n", 3, "expected a title"),
     ],
 )
@@ -140,7 +176,7 @@ def test_bad_input_names_file_and_line(tmp_path: Path, name: str, content: str, 
 
 def test_non_utf8_file_names_the_line(tmp_path: Path) -> None:
     f = tmp_path / "latin1.txt"
-    f.write_bytes("A Title\n".encode() + "Caf\xe9 abstract that is long enough to count as one.".encode("latin-1"))
+    f.write_bytes(b"A Title\n" + "Caf\xe9 abstract that is long enough to count as one.".encode("latin-1"))
     with pytest.raises(CorpusError, match=r"latin1.txt:2: not valid UTF-8"):
         load_corpus([f])
 
@@ -160,6 +196,9 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_control_characters_are_stripped(tmp_path: Path) -> None:
     f = tmp_path / "c.jsonl"
-    f.write_text(json.dumps({"title": "Bell\u0007 Title", "abstract": "Text with \u001b[31m escape codes inside it, long."}) + "\n")
+    f.write_text(
+        json.dumps({"title": "Bell\u0007 Title", "abstract": "Text with \u001b[31m escape codes inside it, long."})
+        + "\n"
+    )
     (paper,) = load_corpus([f])
     assert "\u0007" not in paper.title and "\u001b" not in paper.abstract

@@ -50,7 +50,9 @@ def test_ingest_is_idempotent(fresh_settings: Settings, tmp_path: Path, six_pape
     assert len(ids) == len(set(ids)) == first.chunks
 
 
-def test_changed_paper_is_re_embedded_and_old_chunks_removed(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+def test_changed_paper_is_re_embedded_and_old_chunks_removed(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
     f = write_jsonl(tmp_path / "p.jsonl", six_papers)
     rag.ingest([f], settings=fresh_settings, progress=False)
     changed = list(six_papers)
@@ -80,7 +82,9 @@ def test_bad_input_leaves_the_index_untouched(fresh_settings: Settings, tmp_path
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"title": "New", "abstract": "A new abstract that is long enough."}) + "\n{broken\n")
     with pytest.raises(rag.CorpusError, match=r"bad.jsonl:2"):
-        rag.ingest([good, write_jsonl(tmp_path / "more.jsonl", six_papers[3:]), bad], settings=fresh_settings, progress=False)
+        rag.ingest(
+            [good, write_jsonl(tmp_path / "more.jsonl", six_papers[3:]), bad], settings=fresh_settings, progress=False
+        )
     assert sorted(index_ids(fresh_settings)) == before
 
 
@@ -115,7 +119,11 @@ def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -
     index_dir = tmp_path / "index"
     env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest"], cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "rag.cli", "ingest"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
     )
     assert proc.stderr is not None
     seen = b""
@@ -140,4 +148,6 @@ def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -
     ids = index_ids(settings)
     assert len(ids) == len(set(ids)) and set(ids) == expected
     assert synced_lexical(open_index(settings)).digest == ids_digest(expected)  # type: ignore[arg-type]
-    assert rag.search("Minimum width of leaky-ReLU networks", k=1, settings=settings)[0].title.startswith("Minimum Width of Leaky")
+    assert rag.search("Minimum width of leaky-ReLU networks", k=1, settings=settings)[0].title.startswith(
+        "Minimum Width of Leaky"
+    )

@@ -18,13 +18,16 @@ socket.getaddrinfo = refuse
 
 
 def test_tiktoken_encodes_offline_from_an_empty_cache(tmp_path: Path) -> None:
-    code = NO_NETWORK + """
+    code = (
+        NO_NETWORK
+        + """
 import rag, tiktoken
 for name in ("cl100k_base", "o200k_base"):
     enc = tiktoken.get_encoding(name)
     assert enc.decode(enc.encode("Universal approximation")) == "Universal approximation"
 print(len(tiktoken.encoding_for_model("gpt-4o-mini").encode("hello world")))
 """
+    )
     env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path / "tk")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

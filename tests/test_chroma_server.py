@@ -1,0 +1,64 @@
+"""Ingest and search against a real `chroma run` server on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rag
+from rag.config import Settings
+from rag.corpus import load_corpus
+from rag.index import open_index
+from rag.store import IndexUnavailable, reset_clients
+from tests.helpers import free_port, http_ok, stop, wait_until
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/heartbeat"), timeout=60, proc=proc)
+        yield "127.0.0.1", port
+    finally:
+        stop(proc)
+
+
+def test_ingest_and_search_through_the_server(chroma_server: tuple[str, int], tmp_path: Path) -> None:
+    host, port = chroma_server
+    settings = Settings(index_dir=tmp_path / "local", chroma_host=host, chroma_port=port, _env_file=None)  # type: ignore[call-arg]
+    papers = [p for p in load_corpus() if "Lottery" in p.title or "Scaling" in p.title]
+    f = tmp_path / "subset.jsonl"
+    f.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
+    report = rag.ingest([f], settings=settings, progress=False)
+    assert report.papers == len(papers) and report.added == report.chunks > 0
+    assert report.location == f"chroma server {host}:{port}"
+    assert not (tmp_path / "local" / "chroma").exists()  # vectors live on the server, not here
+
+    again = rag.ingest([f], settings=settings, progress=False)
+    assert again.added == 0 and again.unchanged_papers == len(papers)
+    hits = rag.search("sparse subnetworks that work for many tasks", k=3, settings=settings)
+    assert "On the Existence of Universal Lottery Tickets" in [h.title for h in hits]
+    handle = open_index(settings)
+    assert handle is not None and handle.collection.count() == report.chunks
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    reset_clients()
+    settings = Settings(index_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=free_port(), _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(IndexUnavailable, match="chroma run"):
+        rag.search("anything", settings=settings)

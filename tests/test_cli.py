@@ -1,0 +1,55 @@
+"""The `rag` command as a user runs it: a real subprocess per call."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rag.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_rag(*args: str, index_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_search_json(bundled_settings: Settings) -> None:
+    out = run_rag("search", "lottery tickets", "-k", "3", "--json", index_dir=bundled_settings.index_dir)
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert len(hits) == 3 and {"paper_id", "title", "text", "score"} <= set(hits[0])
+    assert any("Lottery" in h["title"] for h in hits)
+
+
+def test_search_plain_text(bundled_settings: Settings) -> None:
+    out = run_rag("search", "Emergent abilities of large language models", index_dir=bundled_settings.index_dir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("1. Emergent Abilities of Large Language Models")
+
+
+def test_warm_ingest_reports_nothing_to_do(bundled_settings: Settings) -> None:
+    out = run_rag("ingest", "--json", index_dir=bundled_settings.index_dir)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["papers"] == 248 and report["added"] == 0 and report["removed"] == 0
+
+
+def test_bad_file_exits_2_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "mine.csv"
+    bad.write_text("title,abstract\nA title,An abstract that is long enough to count\n,missing title\n")
+    out = run_rag("ingest", str(bad), index_dir=tmp_path / "index")
+    assert out.returncode == 2
+    assert f"{bad}:3" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "index" / "chroma").exists()  # nothing was written
+
+
+def test_empty_query_exits_2(tmp_path: Path) -> None:
+    out = run_rag("search", "   ", index_dir=tmp_path / "index")
+    assert out.returncode == 2 and "query is empty" in out.stderr and "Traceback" not in out.stderr
