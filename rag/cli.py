@@ -7,9 +7,11 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import rag
 from rag.formats import CorpusError
+from rag.llm import BackendError
 from rag.offline import ModelFileError
 from rag.store import RagIndexError
 
@@ -49,6 +51,39 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ask(args: argparse.Namespace) -> int:
+    overrides = {"k": args.k, "llm": args.backend}
+    if args.json:
+        print(json.dumps(rag.ask(args.question, **overrides).to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    answer: rag.Answer | None = None
+    for piece in rag.ask_stream(args.question, **overrides):
+        if isinstance(piece, rag.Answer):
+            answer = piece
+        elif sys.stdout.isatty():
+            print(piece, end="", flush=True)
+    assert answer is not None
+    if sys.stdout.isatty():
+        print("\r\033[K", end="")  # the final text replaces the streamed draft
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+        for n, c in enumerate(answer.citations, start=1):
+            print(f"  [{n}] {c.title}")
+    for d in answer.dropped_citations:
+        print(f"  (dropped {d.cited}: {d.reason})")
+    if answer.unsupported_sentences:
+        print(f"  ({len(answer.unsupported_sentences)} sentence(s) not supported by their cited abstracts)")
+    print(f"\n— answered by {answer.backend} in {sum(answer.timings.values()):.2f} s")
+    return 0
+
+
+def _cmd_local_model(args: argparse.Namespace) -> int:
+    from rag.local_model import serve
+
+    return serve(Path(args.model) if args.model else None, args.host, args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions of ML paper abstracts, with citations.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
@@ -69,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"], default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question from the papers, citing them")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
+    p.add_argument("--backend", choices=["auto", "extractive", "openai"], default=None, help="override RAG_LLM")
+    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.set_defaults(handler=_cmd_ask)
+
+    p = sub.add_parser("local-model", help="serve the bundled SmolLM2 model (OpenAI-compatible) on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--model", default=None, help="a .gguf file (default: the bundled SmolLM2-135M-Instruct)")
+    p.set_defaults(handler=_cmd_local_model)
     return parser
 
 
@@ -78,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (CorpusError, RagIndexError, ModelFileError, ValueError) as exc:
+    except (CorpusError, RagIndexError, ModelFileError, BackendError, ValueError) as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

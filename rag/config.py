@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL")
     )
 
+    context_tokens: int = Field(default=2500, ge=200, description="token budget for the numbered sources")
+    max_answer_tokens: int = Field(default=256, ge=16)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_timeout: float = Field(default=120.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+
     @field_validator("index_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:

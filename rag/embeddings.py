@@ -70,8 +70,19 @@ class MiniLMEmbedder(Embeddings):
 
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings as a (len(texts), 384) float32 array, in input order."""
+        return self.embed_with_spans(texts, None)[0]
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text embeddings and, for each text, one vector per character span ("late chunking").
+
+        A span's vector mean-pools the text's contextual token states inside the span, so
+        the sentences of a chunk get vectors at no extra model cost.
+        """
         session, tokenizer = self._load()
         out = np.zeros((len(texts), MINILM_DIM), dtype=np.float32)
+        span_out: list[np.ndarray] = [np.zeros((0, MINILM_DIM), dtype=np.float32)] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
@@ -82,17 +93,39 @@ class MiniLMEmbedder(Embeddings):
             if "token_type_ids" in self._input_names:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             hidden = session.run(None, feeds)[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[idx] = pooled / np.clip(norms, 1e-12, None)
-        return out
+            out[idx] = _pool(hidden, mask.astype(np.float32))
+            if spans is not None:
+                for row, i in enumerate(idx):
+                    span_out[i] = _pool_spans(hidden[row], encoded[row].offsets, mask[row], spans[i])
+        return out, span_out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_array([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+def _pool(hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean over the weighted tokens, L2-normalised (sentence-transformers' pooling)."""
+    pooled = (hidden * weights[..., None]).sum(axis=-2) / np.clip(weights.sum(axis=-1, keepdims=True), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=-1, keepdims=True)
+    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)  # type: ignore[no-any-return]
+
+
+def _pool_spans(
+    hidden: np.ndarray, offsets: list[tuple[int, int]], mask: np.ndarray, spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    starts = np.array([a for a, _ in offsets])
+    ends = np.array([b for _, b in offsets])
+    real = (mask > 0) & (ends > starts)  # special and padding tokens have empty offsets
+    vectors = []
+    for begin, end in spans:
+        inside = (real & (ends > begin) & (starts < end)).astype(np.float32)
+        if not inside.any():  # the span was cut off by truncation: fall back to the whole text
+            inside = real.astype(np.float32)
+        vectors.append(_pool(hidden, inside))
+    return np.array(vectors, dtype=np.float32).reshape(len(vectors), MINILM_DIM)
 
 
 class ChromaEmbeddingAdapter(EmbeddingFunction[Documents]):

@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -25,7 +26,9 @@ from tqdm import tqdm
 from rag.chunking import chunk_paper
 from rag.config import Settings, get_settings
 from rag.corpus import bundled_paths, load_corpus
+from rag.embeddings import MiniLMEmbedder
 from rag.index import IndexHandle, iter_records, open_index, rebuild_lexical, synced_lexical
+from rag.sentences import encode_vectors, sentence_spans
 from rag.store import DIGEST_KEY, drop_collection, ids_digest, stamp_digest
 from rag.types import Chunk, MetaValue, Paper
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 
 _UPSERT_BATCH = 64
 _DELETE_BATCH = 1000
-_CHUNKER_VERSION = "1"
+_CHUNKER_VERSION = "2"  # 2: sentence spans and late-chunked sentence vectors
 RESERVED = frozenset({"paper_id", "title", "abstract", "chunk_index", "n_chunks", "paper_hash", "sources"})
 
 
@@ -114,6 +117,21 @@ def ingest(
     return report
 
 
+def _write_batch(handle: IndexHandle, batch: list[tuple[Chunk, dict[str, MetaValue]]]) -> None:
+    """Embed and upsert chunks with their sentence spans (and, for MiniLM, sentence vectors)."""
+    texts = [c.text for c, _ in batch]
+    spans = [sentence_spans(c.text, len(c.title) + 1) for c, _ in batch]
+    metas = [dict(m, sent_spans=json.dumps(sp)) for (_, m), sp in zip(batch, spans, strict=True)]
+    ids = [c.chunk_id for c, _ in batch]
+    if isinstance(handle.embedder, MiniLMEmbedder):
+        vectors, sentence_vectors = handle.embedder.embed_with_spans(texts, spans)
+        for meta, sv in zip(metas, sentence_vectors, strict=True):
+            meta["sent_vecs"] = encode_vectors(sv)
+        handle.collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metas)  # type: ignore[arg-type]
+    else:
+        handle.store.add_texts(texts=texts, metadatas=metas, ids=ids)
+
+
 def _records(handle: IndexHandle | None) -> list[tuple[str, str, dict[str, Any]]]:
     return list(iter_records(handle.collection, include_documents=False)) if handle else []
 
@@ -158,11 +176,7 @@ def _apply(
     ) as bar:
         for i in range(0, len(to_add), _UPSERT_BATCH):
             batch = to_add[i : i + _UPSERT_BATCH]
-            handle.store.add_texts(
-                texts=[c.text for c, _ in batch],
-                metadatas=[m for _, m in batch],
-                ids=[c.chunk_id for c, _ in batch],
-            )
+            _write_batch(handle, batch)
             bar.update(len(batch))
     for i in range(0, len(stale), _DELETE_BATCH):
         handle.collection.delete(ids=stale[i : i + _DELETE_BATCH])

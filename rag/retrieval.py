@@ -59,7 +59,7 @@ def clean_query(query: str) -> str:
     return text
 
 
-def _handle(settings: Settings) -> IndexHandle:
+def get_handle(settings: Settings) -> IndexHandle:
     """The open index, building it from the bundled collection on first use."""
     key = (
         str(settings.index_dir),
@@ -129,7 +129,7 @@ def search(
     if k < 1:
         raise ValueError("k must be at least 1")
     text = clean_query(query)
-    handle = _handle(s)
+    handle = get_handle(s)
     depth = max(4 * k, 20)
     pool: dict[str, _Candidate] = {}
 

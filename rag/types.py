@@ -45,3 +45,58 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A paper the answer rests on; `evidence` is the abstract sentence(s) that support it."""
+
+    title: str
+    paper_id: str
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DroppedCitation:
+    """Something the model cited that is not among the retrieved sources: never shown as real."""
+
+    cited: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """An answer sentence with markers, and whether its cited evidence supports it."""
+
+    sentence: str
+    markers: tuple[int, ...]
+    supported: bool
+    score: float
+
+
+@dataclass
+class Answer:
+    """The answer to one question. `text` carries [n] markers; citations[n-1] is source n."""
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    sources: list[Hit]
+    backend: str
+    timings: dict[str, float] = field(default_factory=dict)
+    question: str = ""
+    standalone_question: str = ""
+    dropped_citations: list[DroppedCitation] = field(default_factory=list)
+    sentence_checks: list[SentenceCheck] = field(default_factory=list)
+
+    @property
+    def unsupported_sentences(self) -> list[str]:
+        return [c.sentence for c in self.sentence_checks if not c.supported]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["unsupported_sentences"] = self.unsupported_sentences
+        return data

@@ -1,0 +1,87 @@
+"""When the collection does not answer: specific-detail checks and the abstention message.
+
+A question that asks for a specific detail (a number, a training setting, a
+formula) is only answered when a retrieved abstract states such a detail in a
+sentence about the question's subject; otherwise the honest answer is "the
+collection does not answer this", with the closest papers named.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rag.terms import content_terms, numbers
+
+ABSTAIN_PREFIX = "The collection does not answer this"
+
+_NUMBER_Q = re.compile(
+    r"\b(how (many|much|large|big|long|fast|often|high|low|small|deep|wide|accurate)"
+    r"|what (percentage|fraction|proportion|number|amount)|by how (much|many)"
+    r"|(what|which) (exact )?(value|score|accuracy|error rate|speed-?up|count)"
+    r"|what (is|was|were|are) the (exact |reported |final )?(number|value|accuracy|error|score|percentage|size"
+    r"|speed-?up|count|dimension|depth|width|cost|budget|runtime|throughput))\b",
+    re.IGNORECASE,
+)
+_SETTINGS = (
+    "learning rate",
+    "batch size",
+    "epoch",
+    "optimizer",
+    "weight decay",
+    "dropout",
+    "warmup",
+    "hyperparameter",
+    "random seed",
+    "gpu",
+    "tpu",
+    "training time",
+    "wall-clock",
+    "hardware",
+    "momentum",
+    "license",
+    "code release",
+    "github",
+)
+_FORMULA_Q = re.compile(r"\b(formula|equation|closed[- ]form|expression for|derivation|derive|pseudo-?code)\b", re.I)
+_MATHY = re.compile(r"[=^_\\]|\b(closed-form|formula|equation|proportional to|scales as|O\()", re.I)
+
+
+@dataclass(frozen=True)
+class Detail:
+    kind: Literal["number", "setting", "formula"]
+    phrase: str
+
+
+def asked_detail(question: str) -> Detail | None:
+    """The specific kind of detail the question asks for, if any."""
+    low = question.lower()
+    for setting in _SETTINGS:
+        if re.search(r"\b" + re.escape(setting), low):
+            return Detail("setting", setting)
+    if _FORMULA_Q.search(question):
+        return Detail("formula", _FORMULA_Q.search(question).group(0))  # type: ignore[union-attr]
+    m = _NUMBER_Q.search(question)
+    if m:
+        return Detail("number", m.group(0))
+    return None
+
+
+def states_detail(detail: Detail, question: str, sentence: str) -> bool:
+    """Whether `sentence` states the kind of detail asked, about the question's subject."""
+    if detail.kind == "setting":
+        return all(t in content_terms(sentence) for t in content_terms(detail.phrase))
+    if detail.kind == "formula":
+        return bool(_MATHY.search(sentence))
+    subject = set(content_terms(question)) - set(content_terms(detail.phrase))
+    return bool(numbers(sentence)) and (not subject or bool(subject & set(content_terms(sentence))))
+
+
+def abstention_text(closest: Sequence[str], reason: str = "") -> str:
+    """The plain abstention, naming the closest papers found."""
+    text = ABSTAIN_PREFIX + (f": {reason}." if reason else ".")
+    if closest:
+        text += " The closest papers it holds are: " + "; ".join(f"“{t}”" for t in closest[:3]) + "."
+    return text

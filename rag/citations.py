@@ -1,0 +1,138 @@
+"""Verify what an answer cites against the retrieved sources, and check each cited sentence's support.
+
+Markers `[n]` must point at a retrieved source; titles the model writes (in
+quotes or emphasis) must be among the sources. Anything else is removed from
+the citations and reported as dropped, never shown as real. Valid markers are
+renumbered by first appearance so that `[1]` is `citations[0]`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from rag.evidence import Source
+from rag.sentences import split_sentences
+from rag.terms import content_terms, numbers, overlap
+from rag.text_norm import normalise_title
+from rag.types import Citation, DroppedCitation, SentenceCheck
+
+MARKER_RE = re.compile(r"\[(\d+(?:\s*(?:,|;|-|–)\s*\d+)*)\]")
+_QUOTED_RE = re.compile(r"[\"“”]([^\"“”\n]{8,300})[\"“”]|\*\*?([^*\n]{8,300})\*\*?")
+TITLE_MATCH = 88.0
+SUPPORT_THRESHOLD = 0.5
+
+
+@dataclass
+class Verified:
+    text: str
+    citations: list[Citation]
+    dropped: list[DroppedCitation]
+    checks: list[SentenceCheck]
+
+
+def _numbers_in_marker(body: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", body):
+        bounds = re.split(r"\s*[-–]\s*", part)
+        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit() and int(bounds[1]) - int(bounds[0]) < 20:
+            out.extend(range(int(bounds[0]), int(bounds[1]) + 1))
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def _title_source(candidate: str, sources: list[Source]) -> Source | None:
+    norm = normalise_title(candidate)
+    best = max(sources, key=lambda s: fuzz.ratio(norm, normalise_title(s.title)), default=None)
+    if best is not None and fuzz.ratio(norm, normalise_title(best.title)) >= TITLE_MATCH:
+        return best
+    return None
+
+
+def _looks_like_title(candidate: str) -> bool:
+    words = candidate.split()
+    capitalised = sum(w[:1].isupper() for w in words)
+    return len(words) >= 3 and capitalised >= len(words) / 2
+
+
+def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndarray] | None = None) -> Verified:
+    """Check markers and written titles against `sources`; renumber; attach evidence; check support."""
+    by_number = {s.number: s for s in sources}
+    order: list[int] = []  # source numbers in order of first valid citation
+    dropped: list[DroppedCitation] = []
+
+    def renumber(match: re.Match[str]) -> str:
+        kept = []
+        for n in _numbers_in_marker(match.group(1)):
+            if n in by_number:
+                if n not in order:
+                    order.append(n)
+                kept.append(order.index(n) + 1)
+            else:
+                dropped.append(DroppedCitation(f"[{n}]", f"there is no source {n} (there were {len(sources)})"))
+        return "".join(f"[{k}]" for k in dict.fromkeys(kept))
+
+    clean = MARKER_RE.sub(renumber, text)
+    clean = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", clean)).strip()
+
+    for m in _QUOTED_RE.finditer(clean):
+        candidate = (m.group(1) or m.group(2) or "").strip()
+        source = _title_source(candidate, sources)
+        if source is not None:
+            if source.number not in order:
+                order.append(source.number)
+        elif _looks_like_title(candidate):
+            dropped.append(DroppedCitation(candidate, "not among the retrieved sources"))
+
+    checks = _check_sentences(clean, [by_number[n] for n in order], sentence_vectors or {})
+    citations = [
+        Citation(by_number[n].title, by_number[n].hit.paper_id, _evidence(by_number[n], clean, k + 1))
+        for k, n in enumerate(order)
+    ]
+    return Verified(clean, citations, dropped, checks)
+
+
+def _support(sentence: str, source: Source, vector: np.ndarray | None) -> tuple[float, int]:
+    """(support score, index of the best-supporting sentence) of `sentence` in `source`."""
+    terms = content_terms(MARKER_RE.sub("", sentence))
+    lexical = [overlap(terms, t) for t in source.terms] or [0.0]
+    if vector is not None and source.vectors is not None and len(source.vectors):
+        cosine = source.vectors @ vector
+        combined = [max(lx, float(c)) for lx, c in zip(lexical, cosine, strict=True)]
+    else:
+        combined = lexical
+    best = int(np.argmax(combined))
+    return combined[best], best
+
+
+def _cited_sentences(text: str, marker: int) -> list[str]:
+    return [s for s in split_sentences(text) if f"[{marker}]" in s]
+
+
+def _evidence(source: Source, text: str, marker: int) -> str:
+    """The abstract sentence(s) of `source` that best support the answer sentences citing it."""
+    picked: list[int] = []
+    for sentence in _cited_sentences(text, marker) or [text]:
+        _, best = _support(sentence, source, None)
+        if best not in picked:
+            picked.append(best)
+    return " ".join(source.sentences[i] for i in sorted(picked[:2]))
+
+
+def _check_sentences(text: str, cited: list[Source], vectors: dict[str, np.ndarray]) -> list[SentenceCheck]:
+    checks = []
+    for sentence in split_sentences(text):
+        markers = tuple(int(n) for n in re.findall(r"\[(\d+)\]", sentence))
+        sources = [cited[m - 1] for m in markers if 0 < m <= len(cited)]
+        if not sources:
+            continue
+        score = max(_support(sentence, s, vectors.get(sentence))[0] for s in sources)
+        stated = set().union(*(numbers(s.abstract) for s in sources))
+        claimed = numbers(MARKER_RE.sub("", sentence))
+        supported = score >= SUPPORT_THRESHOLD and claimed <= stated
+        checks.append(SentenceCheck(sentence, markers, supported, round(score, 3)))
+    return checks

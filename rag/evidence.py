@@ -1,0 +1,69 @@
+"""The retrieved papers as numbered sources: whole abstract, sentences and sentence vectors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rag.embeddings import MINILM_DIM
+from rag.index import IndexHandle
+from rag.sentences import decode_vectors, split_sentences
+from rag.terms import content_terms
+from rag.types import Hit
+
+
+@dataclass
+class Source:
+    """Source `number` (1-based, as numbered in the prompt) with what the checks need."""
+
+    number: int
+    hit: Hit
+    abstract: str
+    sentences: list[str]
+    vectors: np.ndarray | None = None  # (len(sentences), 384), late-chunked at ingest
+    terms: list[set[str]] = field(default_factory=list)  # content terms of each sentence
+
+    @property
+    def title(self) -> str:
+        return self.hit.title
+
+    @property
+    def all_terms(self) -> set[str]:
+        return set().union(*self.terms) if self.terms else set()
+
+
+def load_sources(handle: IndexHandle, hits: list[Hit]) -> list[Source]:
+    """One Source per hit, in hit order, assembled from all chunks of each paper."""
+    if not hits:
+        return []
+    ids = [h.paper_id for h in hits]
+    got = handle.collection.get(where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"])  # type: ignore[dict-item]
+    chunks: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+    for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
+        m: dict[str, Any] = dict(meta)
+        chunks.setdefault(str(m["paper_id"]), []).append((int(str(m.get("chunk_index", 0))), doc or "", m))
+    sources = []
+    for number, hit in enumerate(hits, start=1):
+        parts = sorted(chunks.get(hit.paper_id, []), key=lambda c: c[0])
+        abstract = str(parts[0][2].get("abstract", "")) if parts else hit.text.split("\n", 1)[-1]
+        sentences: list[str] = []
+        vectors: list[np.ndarray] = []
+        have_vectors = bool(parts) and all("sent_vecs" in m and "sent_spans" in m for _, _, m in parts)
+        for _, doc, meta in parts:
+            spans = json.loads(str(meta.get("sent_spans", "[]")))
+            vecs = decode_vectors(str(meta["sent_vecs"]), MINILM_DIM) if have_vectors else None
+            for j, (a, b) in enumerate(spans):
+                text = doc[a:b]
+                if text and text not in sentences:  # overlapping chunks repeat sentences
+                    sentences.append(text)
+                    if vecs is not None:
+                        vectors.append(vecs[j])
+        if not sentences:
+            sentences, have_vectors = split_sentences(abstract), False
+        source = Source(number, hit, abstract, sentences, np.array(vectors) if have_vectors else None)
+        source.terms = [set(content_terms(s)) for s in sentences]
+        sources.append(source)
+    return sources
