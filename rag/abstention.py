@@ -55,8 +55,16 @@ class Detail:
     phrase: str
 
 
+_ASKS_FOR_PAPER = re.compile(
+    r"^\s*(which|what|is there an?|are there|find|list|name)\s+(\w+\s+)?(papers?|works?|stud(y|ies)|articles?)\b",
+    re.IGNORECASE,
+)
+
+
 def asked_detail(question: str) -> Detail | None:
-    """The specific kind of detail the question asks for, if any."""
+    """The specific kind of detail the question asks for, if any (not when it asks which paper)."""
+    if _ASKS_FOR_PAPER.search(question):
+        return None
     low = question.lower()
     for setting in _SETTINGS:
         if re.search(r"\b" + re.escape(setting), low):

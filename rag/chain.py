@@ -43,10 +43,11 @@ def settings_with(settings: Settings | None, overrides: dict[str, Any]) -> Setti
     s = settings or get_settings()
     if "k" in overrides:
         overrides["top_k"] = overrides.pop("k")
-    unknown = set(overrides) - set(Settings.model_fields)
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: k and {sorted(Settings.model_fields)}")
-    return s.model_copy(update={k: v for k, v in overrides.items() if v is not None}) if overrides else s
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return s.with_overrides(**given) if given else s
+    except TypeError as exc:
+        raise TypeError(f"{exc} (and k)") from None
 
 
 def clean_question(question: object, settings: Settings) -> str:

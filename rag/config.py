@@ -20,7 +20,7 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Configuration; functions take explicit arguments that default to these values."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore", populate_by_name=True)
 
     index_dir: Path = Field(default_factory=lambda: default_data_dir() / "index")
     chroma_host: str | None = None
@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return Path(value).expanduser()
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A validated copy with some fields changed (secrets stay secret, ranges are checked)."""
+        unknown = set(overrides) - set(type(self).model_fields)
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; valid: {sorted(type(self).model_fields)}")
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_validate({**data, **overrides})
 
     @property
     def uses_chroma_server(self) -> bool:

@@ -1,0 +1,107 @@
+"""The chat-model path's logic with a scripted fake model (the real server is in test_local_model.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+import rag
+import rag.chain
+import rag.condense
+from rag.config import Settings
+from rag.llm import BackendError, backend_name, resolve_backend
+from tests.helpers import free_port
+
+
+@pytest.fixture
+def llm_settings(bundled_settings: Settings) -> Settings:
+    return bundled_settings.with_overrides(
+        **{"llm": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "chat_model": "fake"}
+    )
+
+
+def script(monkeypatch: pytest.MonkeyPatch, *replies: str) -> None:
+    """Make the chat model answer with `replies`, in order."""
+    queue: Iterator[AIMessage] = iter([AIMessage(content=r) for r in replies])
+    model = GenericFakeChatModel(messages=queue)
+    monkeypatch.setattr(rag.chain, "chat_model", lambda settings, streaming=False: model)
+    monkeypatch.setattr(rag.condense, "chat_model", lambda settings, streaming=False: model)
+
+
+def test_hallucinated_marker_and_title_are_dropped(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
+    script(
+        monkeypatch,
+        "Emergent abilities are not present in smaller models but are present in larger models [1]. "
+        'This was first shown in "Attention Is All You Need" [7].',
+    )
+    answer = rag.ask("What are emergent abilities of large language models?", settings=llm_settings)
+    assert not answer.abstained
+    assert [c.title for c in answer.citations] == ["Emergent Abilities of Large Language Models"]
+    assert {d.cited for d in answer.dropped_citations} == {"[7]", "Attention Is All You Need"}
+    assert "[7]" not in answer.text
+    assert answer.backend == "openai-compatible:fake@127.0.0.1:9"
+
+
+def test_uncited_answer_is_not_shown(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
+    script(monkeypatch, "Emergent abilities are a well known fact of life.")
+    answer = rag.ask("What are emergent abilities of large language models?", settings=llm_settings)
+    assert answer.abstained and answer.citations == []
+    assert "cited none of the retrieved abstracts" in answer.text
+
+
+def test_model_abstention_is_reported(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
+    script(monkeypatch, "The collection does not answer this.")
+    answer = rag.ask("What learning rate did the lottery ticket paper use?", settings=llm_settings)
+    assert answer.abstained and answer.text.startswith("The collection does not answer this")
+
+
+def test_streams_model_pieces_then_answer(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
+    script(monkeypatch, "Larger models show abilities absent in smaller models [1].")
+    items = list(rag.ask_stream("What are emergent abilities of large language models?", settings=llm_settings))
+    pieces = [i for i in items if isinstance(i, str)]
+    assert len(pieces) > 3 and "".join(pieces).startswith("Larger models")
+    assert isinstance(items[-1], rag.Answer) and items[-1].citations
+
+
+def test_follow_up_is_condensed_by_the_model(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
+    script(
+        monkeypatch,
+        "How does the minimum width of leaky-ReLU networks compare with ReLU networks on a compact domain?",
+        "Leaky-ReLU networks need width max(d_x+1, d_y) plus one in some cases [1].",
+    )
+    history = [
+        {"role": "user", "content": "What is the minimum width of ReLU nets?"},
+        {"role": "assistant", "content": "..."},
+    ]
+    answer = rag.ask("How does it compare with the leaky-ReLU result?", history=history, settings=llm_settings)
+    assert answer.standalone_question.startswith("How does the minimum width of leaky-ReLU")
+    assert "Minimum Width of Leaky-ReLU Neural Networks for Uniform Universal Approximation" in [
+        h.title for h in answer.sources
+    ]
+
+
+def test_unreachable_server_is_a_clear_error_not_a_fallback(bundled_settings: Settings) -> None:
+    settings = bundled_settings.with_overrides(
+        **{
+            "llm": "auto",
+            "openai_base_url": f"http://127.0.0.1:{free_port()}/v1",
+            "llm_max_retries": 0,
+            "llm_timeout": 10,
+        }
+    )
+    with pytest.raises(
+        BackendError, match=r"openai-compatible:gpt-4o-mini@127\.0\.0\.1:\d+ is unreachable.*OPENAI_BASE_URL"
+    ):
+        rag.ask("What are emergent abilities of large language models?", settings=settings)
+
+
+def test_backend_resolution(bundled_settings: Settings) -> None:
+    assert resolve_backend(bundled_settings) == "extractive"
+    with_key = bundled_settings.with_overrides(openai_api_key="sk-secret-value")
+    assert resolve_backend(with_key) == "openai" and backend_name(with_key) == "openai:gpt-4o-mini"
+    forced = with_key.with_overrides(llm="extractive")
+    assert resolve_backend(forced) == "extractive"
+    assert "sk-secret-value" not in repr(with_key)
