@@ -11,6 +11,7 @@ from rag.chain import ask, ask_stream  # noqa: E402
 from rag.config import Settings, get_settings  # noqa: E402
 from rag.corpus import load_corpus  # noqa: E402
 from rag.formats import CorpusError  # noqa: E402
+from rag.index import index_exists, indexed_papers  # noqa: E402
 from rag.ingest import IngestReport, ingest  # noqa: E402
 from rag.llm import BackendError  # noqa: E402
 from rag.retrieval import search  # noqa: E402
@@ -35,6 +36,8 @@ __all__ = [
     "ask_stream",
     "build_index",
     "get_settings",
+    "index_exists",
+    "indexed_papers",
     "ingest",
     "load_corpus",
     "search",

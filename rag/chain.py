@@ -19,7 +19,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from rag.abstention import ABSTAIN_PREFIX, abstention_text
-from rag.citations import verify
+from rag.citations import Verified, verify, verify_quotes
 from rag.condense import condense_deterministic, condense_with_model, to_messages, validate_history
 from rag.config import Settings, get_settings
 from rag.embeddings import MiniLMEmbedder
@@ -115,7 +115,7 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
     if backend == "extractive":
         draft = compose(standalone, _minilm().embed_array([standalone])[0], sources)
         t2 = time.perf_counter()
-        verified = verify(draft.text, sources)
+        verified = Verified(draft.text, [], [], []) if draft.abstained else verify_quotes(draft.quotes, sources)
         abstained = draft.abstained
         text = verified.text
         for piece in split_sentences(text):

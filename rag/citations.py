@@ -20,7 +20,8 @@ from rag.terms import content_terms, numbers, overlap
 from rag.text_norm import normalise_title
 from rag.types import Citation, DroppedCitation, SentenceCheck
 
-MARKER_RE = re.compile(r"\[(\d+(?:\s*(?:,|;|-|–)\s*\d+)*)\]")
+# [3], [1, 2], [1-3]; not math such as [0,1], x_[1], [1]^d (see _is_math).
+MARKER_RE = re.compile(r"(?<![\^_\w])\[(\d+(?:\s*(?:,|;|-|–)\s*\d+)*)\](?![\^_{(\w])")
 _QUOTED_RE = re.compile(r"[\"“”]([^\"“”\n]{8,300})[\"“”]|\*\*?([^*\n]{8,300})\*\*?")
 TITLE_MATCH = 88.0
 SUPPORT_THRESHOLD = 0.5
@@ -59,6 +60,39 @@ def _looks_like_title(candidate: str) -> bool:
     return len(words) >= 3 and capitalised >= len(words) / 2
 
 
+def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source]) -> Verified:
+    """Citations for an answer of quoted abstract sentences: (as shown, as in the abstract, source number).
+
+    Built from the structure, not by parsing the text: a quoted sentence may itself
+    contain brackets ("[0,1]", "as shown in [12]") that are not our markers.
+    """
+    by_number = {s.number: s for s in sources}
+    order: list[int] = []
+    parts, checks = [], []
+    for sentence, _, number in quotes:
+        if number not in order:
+            order.append(number)
+        marker = order.index(number) + 1
+        parts.append(with_marker(sentence, marker))
+        checks.append(SentenceCheck(parts[-1], (marker,), True, 1.0))
+    evidence: dict[int, list[str]] = {}
+    for _, original, number in quotes:
+        evidence.setdefault(number, []).append(original)
+    citations = [
+        Citation(by_number[n].title, by_number[n].hit.paper_id, " ".join(evidence[n]), by_number[n].abstract)
+        for n in order
+    ]
+    return Verified(" ".join(parts), citations, [], checks)
+
+
+def with_marker(sentence: str, number: int) -> str:
+    """The sentence with its citation marker before the closing punctuation."""
+    body = sentence.rstrip()
+    if body[-1:] in ".!?":
+        return f"{body[:-1]} [{number}]{body[-1]}"
+    return f"{body} [{number}]."
+
+
 def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndarray] | None = None) -> Verified:
     """Check markers and written titles against `sources`; renumber; attach evidence; check support."""
     by_number = {s.number: s for s in sources}
@@ -66,6 +100,8 @@ def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndar
     dropped: list[DroppedCitation] = []
 
     def renumber(match: re.Match[str]) -> str:
+        if "0" in re.split(r"\D+", match.group(1)):
+            return match.group(0)  # an interval or index such as [0,1], not a citation
         kept = []
         for n in _numbers_in_marker(match.group(1)):
             if n in by_number:
@@ -90,7 +126,9 @@ def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndar
 
     checks = _check_sentences(clean, [by_number[n] for n in order], sentence_vectors or {})
     citations = [
-        Citation(by_number[n].title, by_number[n].hit.paper_id, _evidence(by_number[n], clean, k + 1))
+        Citation(
+            by_number[n].title, by_number[n].hit.paper_id, _evidence(by_number[n], clean, k + 1), by_number[n].abstract
+        )
         for k, n in enumerate(order)
     ]
     return Verified(clean, citations, dropped, checks)

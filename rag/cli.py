@@ -84,6 +84,13 @@ def _cmd_local_model(args: argparse.Namespace) -> int:
     return serve(Path(args.model) if args.model else None, args.host, args.port)
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from ui.app import launch
+
+    launch(args.host, args.port, args.share)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions of ML paper abstracts, with citations.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
@@ -117,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--model", default=None, help="a .gguf file (default: the bundled SmolLM2-135M-Instruct)")
     p.set_defaults(handler=_cmd_local_model)
+
+    p = sub.add_parser("ui", help="open the chat in the browser (builds the index first if needed)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    p.set_defaults(handler=_cmd_ui)
     return parser
 
 

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=120.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
 
+    ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers computed at once in the UI")
+
     @field_validator("index_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:

@@ -9,7 +9,7 @@ cited abstract); the checks in `rag.abstention` decide when not to answer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +36,7 @@ class Draft:
     text: str
     abstained: bool
     reason: str = ""
+    quotes: list[tuple[str, str, int]] = field(default_factory=list)  # (as shown, as in the abstract, source)
 
 
 @dataclass
@@ -70,14 +71,6 @@ def third_person(sentence: str) -> str:
     return _OUR_RE.sub("Their", sentence, count=1)
 
 
-def with_marker(sentence: str, number: int) -> str:
-    """The sentence with its citation marker before the closing punctuation."""
-    body = sentence.rstrip()
-    if body[-1:] in ".!?":
-        return f"{body[:-1]} [{number}]{body[-1]}"
-    return f"{body} [{number}]."
-
-
 def compose(question: str, qvec: np.ndarray, sources: list[Source]) -> Draft:
     """An answer quoting the best sentences with [n] markers (n = source number), or an abstention."""
     closest = [s.title for s in sources]
@@ -103,5 +96,5 @@ def compose(question: str, qvec: np.ndarray, sources: list[Source]) -> Draft:
             break
         if sum(p.source is cand.source for p in picked) < MAX_PER_PAPER:
             picked.append(cand)
-    parts = [with_marker(third_person(p.sentence), p.source.number) for p in picked]
-    return Draft(" ".join(parts), False)
+    quotes = [(third_person(p.sentence), p.sentence, p.source.number) for p in picked]
+    return Draft(" ".join(q for q, _, _ in quotes), False, quotes=quotes)

@@ -17,6 +17,7 @@ from rag import lexical
 from rag.config import Settings, get_settings
 from rag.embeddings import embedder_id, get_embedder
 from rag.store import DIGEST_KEY, find_collection, get_client, ids_digest, vector_store
+from rag.types import Paper
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +106,26 @@ def synced_lexical(handle: IndexHandle) -> lexical.LexicalIndex:
 def reset_lexical_cache() -> None:
     with _LEXICAL_LOCK:
         _LEXICAL.clear()
+
+
+def index_exists(settings: Settings | None = None) -> bool:
+    """Whether the configured index has been built (without creating anything)."""
+    s = settings or get_settings()
+    if not s.uses_chroma_server and not (s.index_dir / "chroma").exists():
+        return False
+    return open_index(s) is not None
+
+
+def indexed_papers(settings: Settings | None = None) -> list[Paper]:
+    """The papers the index holds (one per paper, from its first chunk), in title order."""
+    s = settings or get_settings()
+    handle = open_index(s) if index_exists(s) else None
+    if handle is None:
+        return []
+    papers: dict[str, Paper] = {}
+    for _, _, meta in iter_records(handle.collection, include_documents=False):
+        pid = str(meta.get("paper_id"))
+        if pid not in papers or meta.get("chunk_index") == 0:
+            sources = tuple(str(meta.get("sources", "")).split(",")) if meta.get("sources") else ()
+            papers[pid] = Paper(pid, str(meta.get("title")), str(meta.get("abstract", "")), sources)
+    return sorted(papers.values(), key=lambda p: p.title.casefold())

@@ -27,7 +27,7 @@ from rag.chunking import chunk_paper
 from rag.config import Settings, get_settings
 from rag.corpus import bundled_paths, load_corpus
 from rag.embeddings import MiniLMEmbedder
-from rag.index import IndexHandle, iter_records, open_index, rebuild_lexical, synced_lexical
+from rag.index import IndexHandle, index_exists, iter_records, open_index, rebuild_lexical, synced_lexical
 from rag.sentences import encode_vectors, sentence_spans
 from rag.store import DIGEST_KEY, drop_collection, ids_digest, stamp_digest
 from rag.types import Chunk, MetaValue, Paper
@@ -102,8 +102,7 @@ def ingest(
     s = settings or get_settings()
     start = time.perf_counter()
     files = _inputs(paths, include_bundled)
-    present = s.uses_chroma_server or (s.index_dir / "chroma").exists()
-    handle = open_index(s) if present and not rebuild else None
+    handle = open_index(s) if not rebuild and index_exists(s) else None
     known_titles = {str(m.get("title")) for _, _, m in _records(handle)}
     papers = load_corpus(files, known_titles=known_titles)  # raises before anything is written
     s.index_dir.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ class Citation:
     title: str
     paper_id: str
     evidence: str
+    abstract: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

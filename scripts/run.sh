@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up, build the index of the bundled papers (offline) and answer a sample search.
+# Set everything up and open the chat over the bundled papers (offline), building the index first if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/rag ingest
-.venv/bin/rag search "${1:-How narrow can a ReLU network be and still approximate any function?}"
+exec .venv/bin/rag ui "$@"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.citations import verify
+from rag.citations import verify, verify_quotes
 from rag.evidence import Source
 from rag.terms import content_terms
 from rag.types import Hit
@@ -98,3 +98,27 @@ def test_vectors_help_support_a_paraphrase() -> None:
     assert not verify(sentence, [src]).checks[0].supported
     src.vectors = np.array([vec])
     assert verify(sentence, [src], {sentence: vec}).checks[0].supported
+
+
+def test_math_brackets_are_not_markers() -> None:
+    v = verify("Functions from [0,1]^d to R need width d+1 [2]. Index x_[1] is not a citation [1].", SOURCES)
+    assert "[0,1]^d" in v.text and "x_[1]" in v.text
+    assert [c.title for c in v.citations] == [
+        "Emergent Abilities of Large Language Models",
+        "Learning Universal Predictors",
+    ]
+    assert v.dropped == []
+
+
+def test_quoted_sentences_keep_their_own_brackets() -> None:
+    quotes = [
+        ("Maps from [0,1] to [0,1] as in [12] are studied.", "We study maps from [0,1] to [0,1] as in [12].", 2),
+        ("Meta-learning helps.", "Meta-learning helps.", 1),
+    ]
+    v = verify_quotes(quotes, SOURCES)
+    assert v.text == "Maps from [0,1] to [0,1] as in [12] are studied [1]. Meta-learning helps [2]."
+    assert [c.title for c in v.citations] == [
+        "Emergent Abilities of Large Language Models",
+        "Learning Universal Predictors",
+    ]
+    assert v.citations[0].evidence == "We study maps from [0,1] to [0,1] as in [12]."

@@ -1,0 +1,81 @@
+"""The UI layer in-process: safe formatting and the chat handler (history in, stream and sources out)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.config import Settings
+from rag.types import Answer, Citation, DroppedCitation, Hit
+from ui.app import respond
+from ui.format import escape, format_answer
+
+XSS = '<img src=x onerror="window.__xss=1"><script>alert(1)</script> [click](javascript:alert(1))'
+
+
+def test_escape_neutralises_html_markdown_and_latex() -> None:
+    out = escape(XSS + " $x$ **bold**")
+    assert "<" not in out and ">" not in out
+    assert "](" not in out and "\\*\\*bold\\*\\*" in out and "\\$x\\$" in out
+
+
+def answer(**kw: object) -> Answer:
+    hits = [Hit("p1", "Paper One", "Paper One\ntext", 0.1), Hit("p2", "Paper <b>Two</b>", "x", 0.05)]
+    base: dict[str, object] = {
+        "text": "Claim one [1].",
+        "citations": [Citation("Paper One", "p1", "Evidence sentence.", "Full abstract " + XSS)],
+        "abstained": False,
+        "sources": hits,
+        "backend": "extractive",
+        "timings": {"retrieval": 0.01, "generation": 0.02},
+    }
+    base.update(kw)
+    return Answer(**base)  # type: ignore[arg-type]
+
+
+def test_answer_message_has_numbered_sources_also_retrieved_and_expandable_abstracts() -> None:
+    main, abstract = format_answer(answer())
+    assert "Claim one \\[1\\]" in main["content"]
+    assert "1. **Paper One** — “Evidence sentence.”" in main["content"]
+    assert "**Also retrieved** (not cited)" in main["content"] and "Paper &lt;b&gt;Two&lt;/b&gt;" in main["content"]
+    assert "answered by extractive" in main["content"]
+    assert abstract["metadata"]["title"] == "[1] Full abstract: Paper One"
+    assert "<img" not in abstract["content"] and "<script" not in abstract["content"]
+
+
+def test_abstention_shows_closest_papers_and_no_sources() -> None:
+    (main,) = format_answer(answer(text="The collection does not answer this.", citations=[], abstained=True))
+    assert "**Closest papers**" in main["content"] and "**Sources**" not in main["content"]
+
+
+def test_dropped_and_unsupported_are_warned_never_listed_as_sources() -> None:
+    (main, _) = format_answer(answer(dropped_citations=[DroppedCitation("Attention Is All You Need", "not among")]))
+    assert "removed citations" in main["content"]
+    sources_part = main["content"].split("**Sources**")[1].split("**Also retrieved**")[0]
+    assert "Attention" not in sources_part
+
+
+def test_chat_handler_streams_then_shows_sources_and_keeps_history(bundled_settings: Settings) -> None:
+    updates = list(respond("What are emergent abilities of large language models?", [], [], 5, bundled_settings))
+    assert len(updates) >= 3  # the question, streamed text, the final answer
+    box, chat, history = updates[-1]
+    assert box == ""
+    assert chat[0]["role"] == "user" and "Emergent Abilities of Large Language Models" in chat[1]["content"]
+    assert "**Sources**" in chat[1]["content"]
+    assert [t["role"] for t in history] == ["user", "assistant"]
+
+    follow = list(respond("How does it compare with scaling laws?", chat, history, 5, bundled_settings))
+    _, chat2, history2 = follow[-1]
+    assert len(history2) == 4 and chat2[: len(chat)] == chat
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_bad_question_is_a_readable_message_not_a_traceback(bundled_settings: Settings, question: str) -> None:
+    _, chat, history = list(respond(question, [], [], 5, bundled_settings))[-1]
+    assert chat[-1]["content"].startswith("⚠") and "question is empty" in chat[-1]["content"]
+    assert "Traceback" not in chat[-1]["content"] and history == []
+
+
+def test_unreachable_backend_is_a_readable_message(bundled_settings: Settings) -> None:
+    broken = bundled_settings.with_overrides(openai_base_url="http://127.0.0.1:9/v1", llm_max_retries=0, llm_timeout=5)
+    _, chat, _ = list(respond("What is a lottery ticket?", [], [], 5, broken))[-1]
+    assert "unreachable" in chat[-1]["content"] and "OPENAI\\_BASE\\_URL" in chat[-1]["content"]

@@ -1,0 +1,130 @@
+"""The Gradio chat: a thin layer over `rag.ask_stream` (formatting and event wiring only)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import gradio as gr
+
+import rag
+from rag.config import Settings, get_settings
+from rag.llm import backend_name
+from ui.format import escape, format_answer, format_error, format_partial
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "How narrow can a ReLU network be and still approximate any continuous function?",
+    "What are emergent abilities of large language models?",
+    "Do networks trained from different seeds learn the same neurons?",
+    "How can quantized LLMs be fine-tuned without storing gradients?",
+    "What is a universal lottery ticket?",
+]
+Chat = list[dict[str, Any]]
+History = list[dict[str, str]]
+
+
+def header(settings: Settings, papers: int) -> str:
+    return (
+        f"### Ask the papers\n{papers} papers · index: `{settings.index_location()}` · "
+        f"answers by **{backend_name(settings)}** · every citation is checked against the retrieved abstracts"
+    )
+
+
+Update = tuple[str, Chat, History]
+FAILED = "Something went wrong answering this; see the server log."
+
+
+def respond(message: str, chat: Chat, history: History, k: float, settings: Settings) -> Iterator[Update]:
+    """Stream one answer into the chat; errors become a readable message, never a traceback."""
+    chat = [*chat, {"role": "user", "content": escape(message)}]
+    turn_start = len(chat)
+    chat.append({"role": "assistant", "content": "…"})
+    yield "", chat, history
+    draft = ""
+    try:
+        for item in rag.ask_stream(message, history=history, k=int(k), settings=settings):
+            if isinstance(item, rag.Answer):
+                chat = chat[:turn_start] + format_answer(item)
+                cited = "; ".join(c.title for c in item.citations)
+                remembered = item.text + (f" (cited: {cited})" if cited else "")
+                history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": remembered}]
+            else:
+                draft += item
+                chat = [*chat[:turn_start], {"role": "assistant", "content": format_partial(draft)}]
+            yield "", chat, history
+    except (ValueError, TypeError, rag.BackendError, rag.RagIndexError) as exc:
+        chat = [*chat[:turn_start], {"role": "assistant", "content": format_error(str(exc))}]
+        yield message, chat, history
+    except Exception:
+        log.exception("answering %r failed", message[:200])
+        chat = [*chat[:turn_start], {"role": "assistant", "content": format_error(FAILED)}]
+        yield message, chat, history
+
+
+def build_app(settings: Settings | None = None) -> gr.Blocks:
+    s = settings or get_settings()
+    papers = len(rag.indexed_papers(settings=s))
+    demo: gr.Blocks
+    with gr.Blocks(title="Ask the papers") as demo:
+        gr.Markdown(header(s, papers), elem_id="header")
+        chatbot = gr.Chatbot(
+            height=560,
+            label="Conversation",
+            elem_id="chat",
+            feedback_options=None,
+            latex_delimiters=[],
+            sanitize_html=True,
+            allow_tags=False,
+            placeholder="Ask a question about the papers; answers cite the abstracts they rest on.",
+        )
+        history = gr.State([])
+        with gr.Row():
+            box = gr.Textbox(placeholder="Ask about the papers…", show_label=False, scale=8, elem_id="question")
+            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            new = gr.Button("New chat", scale=1, elem_id="new-chat")
+        gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
+        with gr.Accordion("Settings", open=False):
+            k = gr.Slider(1, 10, value=s.top_k, step=1, label="Sources to retrieve (k)")
+            gr.Markdown(
+                f"Model: **{backend_name(s)}** — set `RAG_LLM`, `OPENAI_BASE_URL` and `RAG_CHAT_MODEL` to change it. "
+                f"Index: `{s.index_location()}`."
+            )
+
+        def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
+            yield from respond(message, chat, hist, k_value, s)
+
+        for trigger in (box.submit, send.click):
+            trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
+        new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False)
+    demo.queue(default_concurrency_limit=s.ui_concurrency)
+    return demo
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, settings: Settings | None = None) -> None:
+    s = settings or get_settings()
+    if not rag.index_exists(s):
+        print(f"building the index of the bundled papers at {s.index_location()} (first run only)…", flush=True)
+        rag.ingest(settings=s, progress=True)
+    demo = build_app(s)
+    print(f"open http://{host}:{port} in your browser (Ctrl-C to stop)", flush=True)
+    demo.launch(server_name=host, server_port=port, share=share, show_error=False, inbrowser=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ui.app", description="The chat UI over the papers.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="rag-ui: %(message)s")
+    launch(args.host, args.port, args.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
