@@ -79,3 +79,8 @@ def test_unreachable_backend_is_a_readable_message(bundled_settings: Settings) -
     broken = bundled_settings.with_overrides(openai_base_url="http://127.0.0.1:9/v1", llm_max_retries=0, llm_timeout=5)
     _, chat, _ = list(respond("What is a lottery ticket?", [], [], 5, broken))[-1]
     assert "unreachable" in chat[-1]["content"] and "OPENAI\\_BASE\\_URL" in chat[-1]["content"]
+
+
+def test_escape_keeps_apostrophes_and_quotes_readable() -> None:
+    out = escape("a transformer's \"soft\" prompt & more")
+    assert "&#" not in out and "'" in out and '"' in out and "&amp;" in out

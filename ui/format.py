@@ -15,12 +15,13 @@ from typing import Any
 
 from rag.types import Answer
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>$-])")
+# Markdown's active characters; < > & are left to html.escape (entities render as the character).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
 
 
 def escape(text: str) -> str:
     """Text that renders literally in Gradio's Markdown (no HTML, no Markdown syntax, no LaTeX)."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=True))
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
 
 
 def format_answer(answer: Answer) -> list[dict[str, Any]]:

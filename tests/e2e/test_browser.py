@@ -7,28 +7,19 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import rag
 from rag.config import Settings
+from tests.e2e.browser import CHROMIUM, ask, open_chat
 from tests.helpers import free_port, http_ok, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 XSS_TITLE = "Hostile Markup in Abstracts Considered Harmful"
 XSS_ABSTRACT = (
     'We study abstracts that carry markup. <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> '
@@ -61,41 +52,13 @@ def ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture
-def page(ui_url: str) -> Iterator[object]:
+def page(ui_url: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1200, "height": 1000})
-        dialogs: list[str] = []
-        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        pg.goto(ui_url)
-        pg.wait_for_selector("#chat", timeout=60_000)
-        pg.wait_for_selector("#question textarea", timeout=60_000)
-        pg.dialogs = dialogs  # type: ignore[attr-defined]
+        browser, pg = open_chat(p, ui_url)
         yield pg
         browser.close()
-
-
-ANSWERS_JS = "() => (document.querySelector('#chat').innerText.match(/answered by/g) || []).length"
-
-
-def ask(page: object, question: str) -> tuple[float, float]:
-    """Type a question, press Enter; seconds to the first streamed text and to the finished answer."""
-    done_before = page.evaluate(ANSWERS_JS)  # type: ignore[attr-defined]
-    box = page.locator("#question textarea")  # type: ignore[attr-defined]
-    box.fill(question)
-    start = time.perf_counter()
-    box.press("Enter")
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "q => { const t = document.querySelector('#chat').innerText; const i = t.lastIndexOf(q);"
-        " return i >= 0 && t.slice(i + q.length).replace(/[\\s…▍]/g, '').length > 0; }",
-        arg=question,
-        timeout=60_000,
-    )
-    first = time.perf_counter() - start
-    page.wait_for_function(f"n => ({ANSWERS_JS})() > n", arg=done_before, timeout=120_000)  # type: ignore[attr-defined]
-    return first, time.perf_counter() - start
 
 
 def test_question_follow_up_and_screenshot(page: object) -> None:
