@@ -7,14 +7,11 @@ Usage: python bench/ask_latency.py [--local] [--limit N]
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import rag
 from bench.common import percentiles, temp_settings
-from tests.helpers import free_port, http_ok, stop, wait_until
+from rag.local_model import running_local_model
 from tests.test_retrieval import QUESTIONS
 
 parser = argparse.ArgumentParser()
@@ -41,19 +38,6 @@ settings = temp_settings("bench-ask-")
 rag.ingest(settings=settings, progress=False)
 run(settings, "extractive (offline default)", QUESTIONS[: args.limit])
 if args.local:
-    port = free_port()
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "local-model", "--port", str(port)],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v1/models"), timeout=180, proc=proc)
-        local = settings.with_overrides(
-            openai_base_url=f"http://127.0.0.1:{port}/v1", chat_model="smollm2", llm_timeout=600
-        )
+    with running_local_model() as url:
+        local = settings.with_overrides(openai_base_url=url, chat_model="smollm2", llm_timeout=600)
         run(local, "local SmolLM2-135M via llama.cpp", QUESTIONS[: args.limit])
-    finally:
-        stop(proc)

@@ -130,10 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also create a public Gradio share link")
     p.set_defaults(handler=_cmd_ui)
+    # `rag eval ...` is handed whole to eval.run (see main); listed here for --help.
+    sub.add_parser("eval", help="run the evaluation set (see `rag eval --help`)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:
+        from eval.run import main as run_eval
+
+        logging.basicConfig(level=logging.WARNING, format="rag: %(message)s")
+        return run_eval(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="rag: %(message)s")
     handler: Handler = args.handler

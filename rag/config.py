@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0)
 
     top_k: int = Field(default=5, ge=1, le=50)
+    retriever: Literal["hybrid", "dense", "bm25"] = "hybrid"
     rrf_k: int = Field(default=60, ge=1)
     title_match_threshold: float = Field(default=88.0, ge=0, le=100)
 

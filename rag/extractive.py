@@ -15,6 +15,7 @@ import numpy as np
 
 from rag.abstention import abstention_text, asked_detail, states_detail
 from rag.evidence import Source
+from rag.retrieval import title_matches
 from rag.terms import content_terms, overlap
 
 MAX_SENTENCES = 3
@@ -23,8 +24,15 @@ MAX_PER_PAPER = 2
 MIN_COSINE = 0.42  # below this no sentence is about the question
 MIN_SCORE = 0.38
 NEAR_BEST = 0.10  # sentences this close to the best one are also quoted
+TITLE_NAMED = 88.0  # fuzzy score at which the question names a source's title (as in retrieval)
 DETAIL_MIN_COSINE = 0.3  # sentences this related may state the detail asked for
 
+# Sentences that state a paper's contribution: what a "what is <title> about?" question wants.
+_CONTRIBUTION_RE = re.compile(
+    r"\b(we|this (paper|work|note|article|manuscript)|the authors)\s+(\w+\s+)?"
+    r"(propose|present|introduce|show|study|develop|identify|extend|consider|investigate|argue)",
+    re.IGNORECASE,
+)
 _WE_RE = re.compile(r"^(?:In this (?:paper|work|note|manuscript|article|study),?\s+)?[Ww]e\b")
 _OUR_RE = re.compile(r"^Our\b")
 
@@ -87,6 +95,14 @@ def compose(question: str, qvec: np.ndarray, sources: list[Source]) -> Draft:
                 abstention_text(closest, f"no retrieved abstract states {what}"), True, f"missing {detail.kind}"
             )
         ranked = stating + [s for s in ranked if s not in stating]
+    named = title_matches(question, {str(s.number): s.title for s in sources}, TITLE_NAMED)
+    if named and detail is None:
+        # The question names a paper: it is about that paper, whatever its wording.
+        about = [s for s in ranked if str(s.source.number) in named]
+        about.sort(key=lambda s: (not _CONTRIBUTION_RE.search(s.sentence), -s.score))
+        picked_named = sorted(about[:MAX_PER_PAPER], key=lambda s: s.index)
+        quotes = [(third_person(p.sentence), p.sentence, p.source.number) for p in picked_named]
+        return Draft(" ".join(q for q, _, _ in quotes), False, quotes=quotes)
     best = ranked[0]
     if best.cosine < MIN_COSINE or best.score < MIN_SCORE:
         return Draft(abstention_text(closest, "none of the papers it holds is about this"), True, "not relevant")

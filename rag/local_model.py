@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag.offline import ModelFileError, package_file
@@ -65,3 +70,40 @@ def serve(model: Path | None, host: str, port: int) -> int:
             proc.kill()
         print("local model stopped", flush=True)
         return 0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_local_model(port: int | None = None, model: Path | None = None, timeout: float = 180) -> Iterator[str]:
+    """Start the local model server for the duration of a block; yields its OPENAI_BASE_URL."""
+    port = port or free_port()
+    proc = subprocess.Popen(
+        server_command(model or bundled_gguf(), "127.0.0.1", port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise ModelFileError(f"the local model server exited with code {proc.returncode} while starting")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the local model server was not ready after {timeout:.0f} s") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

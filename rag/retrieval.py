@@ -90,7 +90,7 @@ def reset_search_cache() -> None:
         _HANDLES.clear()
 
 
-def _title_matches(query: str, titles: dict[str, str], threshold: float) -> dict[str, float]:
+def title_matches(query: str, titles: dict[str, str], threshold: float) -> dict[str, float]:
     """paper_id -> fuzzy score for the titles (paper_id -> title) that the query names, typos allowed."""
     q = normalise_title(query)
     choices = {pid: normalise_title(t) for pid, t in titles.items()}
@@ -116,7 +116,7 @@ def search(
     query: str,
     k: int | None = None,
     *,
-    retriever: Retriever = "hybrid",
+    retriever: Retriever | None = None,
     settings: Settings | None = None,
 ) -> list[Hit]:
     """The `k` papers that best match `query`, best first, each with its best chunk.
@@ -126,6 +126,7 @@ def search(
     """
     s = settings or get_settings()
     k = k or s.top_k
+    retriever = retriever or s.retriever
     if k < 1:
         raise ValueError("k must be at least 1")
     text = clean_query(query)
@@ -158,7 +159,7 @@ def search(
     if retriever == "hybrid":
         # Candidates come from both rankings (dense retrieval survives typos); a title the
         # query names outranks every fused score.
-        named = _title_matches(text, {pid: c.title for pid, c in pool.items()}, s.title_match_threshold)
+        named = title_matches(text, {pid: c.title for pid, c in pool.items()}, s.title_match_threshold)
         for paper_id, score in named.items():
             pool[paper_id].score += _TITLE_BONUS * score / 100.0
     best = sorted(pool.values(), key=lambda c: (-c.score, c.paper_id))[:k]

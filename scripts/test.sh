@@ -15,3 +15,8 @@ fi
 .venv/bin/ruff check rag ui eval tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
+# Evaluation gates (thresholds in eval/thresholds.toml), on an index of their own.
+eval_dir=$(mktemp -d)
+RAG_INDEX_DIR="$eval_dir/index" .venv/bin/rag eval --out "$eval_dir/offline" --gate offline
+RAG_INDEX_DIR="$eval_dir/index" .venv/bin/rag eval --local --limit 10 --out "$eval_dir/local" --gate local
+rm -rf "$eval_dir"

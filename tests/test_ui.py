@@ -82,5 +82,5 @@ def test_unreachable_backend_is_a_readable_message(bundled_settings: Settings) -
 
 
 def test_escape_keeps_apostrophes_and_quotes_readable() -> None:
-    out = escape("a transformer's \"soft\" prompt & more")
+    out = escape('a transformer\'s "soft" prompt & more')
     assert "&#" not in out and "'" in out and '"' in out and "&amp;" in out

@@ -1,0 +1,147 @@
+"""`rag eval` / `python -m eval.run`: run the evaluation set through ask() and write metrics, report and plots."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import sys
+import time
+import tomllib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import rag
+from eval.metrics import score_item, summarise
+from eval.report import write_outputs
+from rag.llm import backend_name
+
+HERE = Path(__file__).resolve().parent
+QUESTIONS = HERE / "questions.jsonl"
+THRESHOLDS = HERE / "thresholds.toml"
+
+
+def load_items(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    items = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    return items[:limit] if limit else items
+
+
+def run_one(
+    items: list[dict[str, Any]], settings: rag.Settings, label: str, corpus: set[str]
+) -> tuple[list[dict[str, Any]], bool]:
+    """Per-question records of one configuration; the flag says whether Ctrl-C cut it short."""
+    records = []
+    try:
+        for item in tqdm(items, desc=label, unit="q", file=sys.stderr):
+            record: dict[str, Any] = {"run": label, **{k: item[k] for k in ("id", "kind", "question", "gold_titles")}}
+            try:
+                answer = rag.ask(item["question"], history=item.get("history"), settings=settings)
+                retrieved = [h.title for h in rag.search(answer.standalone_question, k=10, settings=settings)]
+                data = answer.to_dict()
+                record.update(
+                    answer=data["text"],
+                    citations=[c["title"] for c in data["citations"]],
+                    abstained=data["abstained"],
+                    retrieved=retrieved,
+                    timings=data["timings"],
+                    scores=score_item(item, data, retrieved, corpus),
+                )
+            except (rag.BackendError, rag.RagIndexError, ValueError) as exc:
+                record.update(error=str(exc), timings={})
+            records.append(record)
+    except KeyboardInterrupt:
+        return records, True
+    return records, False
+
+
+def check_gate(name: str, metrics: dict[str, Any]) -> list[str]:
+    """Threshold violations of gate `name` (from eval/thresholds.toml)."""
+    gate = tomllib.loads(THRESHOLDS.read_text())[name]
+    failures = []
+    for key, limit in gate.items():
+        bound, metric = key.split("_", 1)
+        value = metrics.get(metric.replace("hit_at_5", "hit@5"))
+        if value is None:
+            continue
+        if (bound == "max" and value > limit) or (bound == "min" and value < limit):
+            failures.append(f"{metric} = {value} ({bound} {limit})")
+    return failures
+
+
+@contextlib.contextmanager
+def maybe_local_model(enabled: bool) -> Iterator[str | None]:
+    if not enabled:
+        yield None
+        return
+    from rag.local_model import running_local_model
+
+    print("starting the bundled local model (SmolLM2 via llama.cpp)…", file=sys.stderr)
+    with running_local_model() as url:
+        yield url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag eval", description="Evaluate retrieval, citations and abstention.")
+    p.add_argument("--backend", action="append", choices=["extractive", "openai"], help="repeat to compare")
+    p.add_argument("--retriever", action="append", choices=["hybrid", "dense", "bm25"], help="repeat to compare")
+    p.add_argument("--base-url", help="OpenAI-compatible server (Ollama, llama.cpp, vLLM); sets --backend openai")
+    p.add_argument("--model", help="chat model name for --backend openai")
+    p.add_argument("--local", action="store_true", help="start the bundled local model for the run and use it")
+    p.add_argument("--k", type=int, default=5, help="sources per answer (default 5)")
+    p.add_argument("--limit", type=int, help="only the first N items")
+    p.add_argument("--questions", type=Path, default=QUESTIONS)
+    p.add_argument("--out", type=Path, help="output folder (default eval/results/<timestamp>)")
+    p.add_argument("--compare", type=Path, help="a previous output folder: adds a delta column")
+    p.add_argument("--gate", choices=["offline", "local"], help="exit 1 when eval/thresholds.toml's gate fails")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    items = load_items(args.questions, args.limit)
+    out = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
+    base = rag.get_settings().with_overrides(top_k=args.k)
+    corpus = {p.title for p in rag.load_corpus()}
+    runs: dict[str, dict[str, Any]] = {}
+    interrupted = False
+    with maybe_local_model(args.local) as local_url:
+        overrides: dict[str, Any] = {}
+        if local_url:
+            overrides.update(openai_base_url=local_url, chat_model="smollm2", llm_timeout=600)
+        if args.base_url:
+            overrides["openai_base_url"] = args.base_url
+        if args.model:
+            overrides["chat_model"] = args.model
+        default_backend = "openai" if (local_url or args.base_url) else "extractive"
+        for backend, retriever in itertools.product(args.backend or [default_backend], args.retriever or ["hybrid"]):
+            settings = base.with_overrides(llm=backend, retriever=retriever, **overrides)
+            label = f"{backend_name(settings)} + {retriever}"
+            records, interrupted = run_one(items, settings, label, corpus)
+            runs[label] = {
+                "config": {"backend": backend_name(settings), "retriever": retriever, "k": args.k},
+                "records": records,
+                "metrics": summarise(records),
+            }
+            if interrupted:
+                print("interrupted: writing what was finished", file=sys.stderr)
+                break
+    write_outputs(out, runs, args.compare, interrupted)
+    print(f"results in {out}")
+    failures = [
+        f"{label}: {f}"
+        for label, run in runs.items()
+        for f in (check_gate(args.gate, run["metrics"]) if args.gate else [])
+    ]
+    for failure in failures:
+        print(f"GATE FAILED {failure}", file=sys.stderr)
+    if args.gate and not failures:
+        print(f"gate '{args.gate}' passed")
+    return 1 if failures or interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
