@@ -100,11 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, settings: rag.Settings | None = None) -> int:
     args = build_parser().parse_args(argv)
     items = load_items(args.questions, args.limit)
     out = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
-    base = rag.get_settings().with_overrides(top_k=args.k)
+    base = (settings or rag.get_settings()).with_overrides(top_k=args.k)
     corpus = {p.title for p in rag.load_corpus()}
     runs: dict[str, dict[str, Any]] = {}
     interrupted = False

@@ -1,0 +1,82 @@
+"""`rag eval`: metrics on hand-made records, and a real run that writes every output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.metrics import normalise, score_item, summarise
+from eval.run import check_gate, main
+from rag.config import Settings
+
+
+def test_normalise_ignores_case_space_and_latex() -> None:
+    assert normalise("1-5\\% of  Neurons") == normalise("1-5% of neurons")
+    assert normalise("w_{min}=\\max") == "w_min=max"
+
+
+def record(kind: str, gold: list[str], cited: list[str], retrieved: list[str], abstained: bool = False) -> dict:
+    item = {"kind": kind, "gold_titles": gold, "answer_facts": ["key fact"]}
+    answer = {
+        "text": "The key fact is here." if not abstained else "The collection does not answer this.",
+        "citations": [{"title": t} for t in cited],
+        "sources": [{"title": t} for t in retrieved[:5]],
+        "abstained": abstained,
+    }
+    scores = score_item(item, answer, retrieved, corpus_titles={"A", "B", "C", "D"})
+    return {"kind": kind, "gold_titles": gold, "scores": scores, "timings": {"retrieval": 0.01, "generation": 0.02}}
+
+
+def test_summary_metrics() -> None:
+    records = [
+        record("single", ["A"], ["A"], ["A", "B"]),
+        record("single", ["B"], ["A"], ["A", "B"]),
+        record("multi", ["A", "C"], ["A", "C"], ["A", "B", "C"]),
+        record("unanswerable", [], [], ["D"], abstained=True),
+        record("unanswerable", [], ["Z"], ["D"]),
+    ]
+    m = summarise(records)
+    assert m["hit@1"] == 0.5 and m["hit@5"] == 1.0 and m["mrr"] == 0.75
+    assert m["recall@5"] == 1.0
+    assert m["gold_cited"] == pytest.approx(2 / 3, abs=1e-3)
+    assert m["citation_precision"] == 0.75 and m["citation_recall"] == 0.75
+    assert m["hallucinated_citations"] == 1  # "Z" was shown but is neither retrieved nor in the corpus
+    assert m["unanswerable_abstained"] == 0.5 and m["wrongly_abstained"] == 0.0
+    assert m["answer_facts"] == 1.0
+    assert m["latency_ms"]["total"]["p50"] == 30.0
+
+
+def test_gate_reports_violations() -> None:
+    ok = {
+        "hallucinated_citations": 0,
+        "errors": 0,
+        "hit@5": 0.97,
+        "unanswerable_abstained": 0.9,
+        "wrongly_abstained": 0.0,
+    }
+    assert check_gate("offline", ok) == []
+    bad = {**ok, "hallucinated_citations": 2, "hit@5": 0.5}
+    assert len(check_gate("offline", bad)) == 2
+
+
+def test_eval_run_writes_every_output_and_compares(bundled_settings: Settings, tmp_path: Path) -> None:
+    out1, out2 = tmp_path / "one", tmp_path / "two"
+    assert (
+        main(["--limit", "4", "--out", str(out1), "--retriever", "bm25", "--retriever", "hybrid"], bundled_settings)
+        == 0
+    )
+    results = json.loads((out1 / "results.json").read_text())
+    assert set(results["runs"]) == {"extractive + bm25", "extractive + hybrid"}
+    assert results["versions"]["chromadb"]
+    lines = (out1 / "per_question.jsonl").read_text().splitlines()
+    assert len(lines) == 8 and {"answer", "citations", "scores"} <= set(json.loads(lines[0]))
+    report = (out1 / "report.md").read_text()
+    assert "| hit@5 |" in report and "![metrics_by_kind.png]" in report
+    assert (out1 / "metrics_by_kind.png").stat().st_size > 1000 and (out1 / "latency.png").exists()
+
+    assert (
+        main(["--limit", "4", "--out", str(out2), "--compare", str(out1), "--gate", "offline"], bundled_settings) == 0
+    )
+    assert "Δ vs previous" in (out2 / "report.md").read_text()
