@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from rag.local_model import free_port
+from rag.local_model import stop_process as stop
 
-__all__ = ["free_port", "http_ok", "stop", "wait_until"]
+__all__ = ["free_port", "http_ok", "serving", "stop", "wait_until"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(check: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -31,10 +37,19 @@ def http_ok(url: str) -> bool:
         return bool(resp.status == 200)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
+@contextmanager
+def serving(args: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[None]:
+    """Run `python -m rag.cli ARGS` from the repository until the block ends; ready when ready_url answers 200."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        wait_until(lambda: http_ok(ready_url), timeout=timeout, proc=proc)
+        yield
+    finally:
+        stop(proc)
+        assert proc.poll() is not None

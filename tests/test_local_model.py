@@ -7,9 +7,6 @@ a 135M model writes weak answers.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ import pytest
 
 import rag
 from rag.config import Settings
-from tests.helpers import free_port, http_ok, stop, wait_until
+from tests.helpers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(
@@ -29,19 +26,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def local_server() -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "local-model", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v1/models"), timeout=180, proc=proc)
+    with serving(["local-model", "--port", str(port)], f"http://127.0.0.1:{port}/v1/models"):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stop(proc)
-        assert proc.poll() is not None
 
 
 @pytest.fixture

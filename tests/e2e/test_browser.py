@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ import pytest
 import rag
 from rag.config import Settings
 from tests.e2e.browser import CHROMIUM, ask, open_chat
-from tests.helpers import free_port, http_ok, stop, wait_until
+from tests.helpers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,18 +34,8 @@ def ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     extra.write_text(json.dumps({"title": XSS_TITLE, "abstract": XSS_ABSTRACT}) + "\n")
     rag.ingest([extra], settings=Settings(index_dir=index_dir, _env_file=None), progress=False)  # type: ignore[call-arg]
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ui", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "RAG_INDEX_DIR": str(index_dir)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=120, proc=proc)
+    with serving(["ui", "--port", str(port)], f"http://127.0.0.1:{port}/", {"RAG_INDEX_DIR": str(index_dir)}, 120):
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        stop(proc)
 
 
 @pytest.fixture
