@@ -6,7 +6,9 @@ import argparse
 import contextlib
 import itertools
 import json
+import signal
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -36,7 +38,7 @@ def run_one(
     """Per-question records of one configuration; the flag says whether Ctrl-C cut it short."""
     records = []
     try:
-        for item in tqdm(items, desc=label, unit="q", file=sys.stderr):
+        for item in tqdm(items, desc=label, unit="q", file=sys.stderr, disable=None):  # None: off when not a TTY
             record: dict[str, Any] = {"run": label, **{k: item[k] for k in ("id", "kind", "question", "gold_titles")}}
             try:
                 answer = rag.ask(item["question"], history=item.get("history"), settings=settings)
@@ -100,8 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the run like Ctrl-C: results written, local model stopped
+
+
 def main(argv: Sequence[str] | None = None, settings: rag.Settings | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     items = load_items(args.questions, args.limit)
     out = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
     base = (settings or rag.get_settings()).with_overrides(top_k=args.k)
