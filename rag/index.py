@@ -6,18 +6,21 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chromadb.api.models.Collection import Collection
-from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from rag import lexical
 from rag.config import Settings, get_settings
 from rag.embeddings import embedder_id, get_embedder
-from rag.store import DIGEST_KEY, find_collection, get_client, ids_digest, vector_store
+from rag.store import DIGEST_KEY, create_collection, find_collection, get_client, ids_digest, vector_store
 from rag.types import Paper
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +34,12 @@ class IndexHandle:
     settings: Settings
     embedder: Embeddings
     model_id: str
-    store: Chroma
+    collection: Collection
 
-    @property
-    def collection(self) -> Collection:
-        return self.store._collection
+    @cached_property
+    def store(self) -> Chroma:
+        """LangChain's vector store over the collection (imported on first use: ingest does without it)."""
+        return vector_store(self.settings, self.embedder, self.model_id)
 
     def lexical_folder(self) -> Path:
         s = self.settings
@@ -50,9 +54,8 @@ def open_index(settings: Settings | None = None, create: bool = False) -> IndexH
     s = settings or get_settings()
     embedder = get_embedder(s)
     model_id = embedder_id(embedder)
-    if not create and find_collection(s, model_id) is None:
-        return None
-    return IndexHandle(s, embedder, model_id, vector_store(s, embedder, model_id))
+    collection = create_collection(s, model_id) if create else find_collection(s, model_id)
+    return IndexHandle(s, embedder, model_id, collection) if collection is not None else None
 
 
 def iter_records(collection: Collection, include_documents: bool = True) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
-from langchain_openai import ChatOpenAI
+if TYPE_CHECKING:
+    from langchain_openai import ChatOpenAI
 
 from rag.config import Settings
 
@@ -36,6 +37,8 @@ def backend_name(settings: Settings) -> str:
 
 
 def chat_model(settings: Settings, streaming: bool = False) -> ChatOpenAI:
+    from langchain_openai import ChatOpenAI  # imported here: the offline path never loads it
+
     if settings.openai_api_key is None and settings.openai_base_url is None:
         raise BackendError("RAG_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for a local server")
     return ChatOpenAI(

@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import chromadb
 import chromadb.errors
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
-from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
 
 from rag.config import Settings, get_settings
 
@@ -100,10 +103,20 @@ def find_collection(settings: Settings, model_id: str) -> Collection | None:
     return collection
 
 
-def vector_store(settings: Settings, embedder: Embeddings, model_id: str, create: bool = True) -> Chroma:
-    """LangChain's Chroma over our collection (created, with its model id, when missing)."""
-    if find_collection(settings, model_id) is None and not create:
-        raise IndexUnavailable(f"no index at {settings.index_location()}; run `rag ingest` to build it")
+def create_collection(settings: Settings, model_id: str) -> Collection:
+    """The collection, created with its model id and cosine space when missing (checked when present)."""
+    existing = find_collection(settings, model_id)
+    if existing is not None:
+        return existing
+    return get_client(settings).get_or_create_collection(
+        settings.collection, metadata={MODEL_KEY: model_id, "hnsw:space": "cosine"}
+    )
+
+
+def vector_store(settings: Settings, embedder: Embeddings, model_id: str) -> Chroma:
+    """LangChain's Chroma over our (existing) collection."""
+    from langchain_chroma import Chroma  # here: ingest works on the raw collection and never needs it
+
     return Chroma(
         client=get_client(settings),
         collection_name=settings.collection,
