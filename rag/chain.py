@@ -19,14 +19,14 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from rag.abstention import ABSTAIN_PREFIX, abstention_text
-from rag.citations import Verified, verify, verify_quotes
+from rag.citations import MARKER_RE, Verified, verify, verify_quotes
 from rag.condense import condense_deterministic, condense_with_model, to_messages, validate_history
 from rag.config import Settings, get_settings
-from rag.embeddings import MiniLMEmbedder
+from rag.embeddings import MiniLMEmbedder, get_embedder
 from rag.evidence import Source, load_sources
 from rag.extractive import compose
 from rag.llm import backend_errors, backend_name, chat_model, resolve_backend
-from rag.prompts import ANSWER_PROMPT, count_prompt_tokens, fit_sources, format_source
+from rag.prompts import ANSWER_PROMPT, fit_sources, format_source, truncate_prompt_tokens
 from rag.retrieval import get_handle, search
 from rag.sentences import split_sentences
 from rag.text_norm import strip_control
@@ -56,18 +56,21 @@ def clean_question(question: object, settings: Settings) -> str:
     text = " ".join(strip_control(question).split())
     if not text:
         raise ValueError("the question is empty: ask something about the papers")
-    if count_prompt_tokens(text[: 8 * MAX_QUESTION_TOKENS * 2], settings.chat_model) > MAX_QUESTION_TOKENS:
-        words = text.split()
-        while count_prompt_tokens(" ".join(words), settings.chat_model) > MAX_QUESTION_TOKENS:
-            words = words[: int(len(words) * 0.8)]
+    short = truncate_prompt_tokens(text, MAX_QUESTION_TOKENS, settings.chat_model)
+    if short != text:
         log.warning("question truncated from %d characters to %d tokens", len(text), MAX_QUESTION_TOKENS)
-        text = " ".join(words)
-    return text
+    return short
 
 
 @lru_cache(maxsize=1)
-def _minilm() -> MiniLMEmbedder:
+def _own_minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder()
+
+
+def _minilm(settings: Settings) -> MiniLMEmbedder:
+    """The sentence-vector model: the index's own embedder when it is MiniLM (one model in memory)."""
+    embedder = get_embedder(settings)
+    return embedder if isinstance(embedder, MiniLMEmbedder) else _own_minilm()
 
 
 def _condense(state: dict[str, Any]) -> str:
@@ -86,7 +89,7 @@ def _sources(state: dict[str, Any]) -> list[Source]:
     sources = load_sources(get_handle(state["settings"]), state["hits"])
     for src in sources:
         if src.vectors is None and src.sentences:  # index built with another embedder: embed now
-            src.vectors = _minilm().embed_array(src.sentences)
+            src.vectors = _minilm(state["settings"]).embed_array(src.sentences)
     return sources
 
 
@@ -113,7 +116,7 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
     t1 = time.perf_counter()
     backend = resolve_backend(s)
     if backend == "extractive":
-        draft = compose(standalone, _minilm().embed_array([standalone])[0], sources)
+        draft = compose(standalone, _minilm(s).embed_array([standalone])[0], sources)
         t2 = time.perf_counter()
         verified = Verified(draft.text, [], [], []) if draft.abstained else verify_quotes(draft.quotes, sources)
         abstained = draft.abstained
@@ -136,7 +139,7 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
                 yield piece
         t2 = time.perf_counter()
         raw = "".join(pieces).strip()
-        vectors = _sentence_vectors(raw) if any(src.vectors is not None for src in fitted) else {}
+        vectors = _sentence_vectors(raw, s) if any(src.vectors is not None for src in fitted) else {}
         verified = verify(raw, fitted, vectors)
         abstained = not verified.citations or any(p in raw.lower() for p in _MODEL_ABSTAINED)
         text = verified.text
@@ -160,13 +163,11 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
     )
 
 
-def _sentence_vectors(text: str) -> dict[str, np.ndarray]:
+def _sentence_vectors(text: str, settings: Settings) -> dict[str, np.ndarray]:
     sentences = split_sentences(text)
     if not sentences:
         return {}
-    from rag.citations import MARKER_RE
-
-    vecs = _minilm().embed_array([MARKER_RE.sub("", s) for s in sentences])
+    vecs = _minilm(settings).embed_array([MARKER_RE.sub("", s) for s in sentences])
     return dict(zip(sentences, vecs, strict=True))
 
 

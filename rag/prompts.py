@@ -54,6 +54,13 @@ def count_prompt_tokens(text: str, model: str) -> int:
     return len(_encoding(model).encode(text, disallowed_special=()))
 
 
+def truncate_prompt_tokens(text: str, max_tokens: int, model: str) -> str:
+    """`text` cut to at most `max_tokens` tokens of the model's encoding (tokenized once)."""
+    enc = _encoding(model)
+    tokens = enc.encode(text, disallowed_special=())
+    return text if len(tokens) <= max_tokens else enc.decode(tokens[:max_tokens])
+
+
 def fit_sources(sources: list[Source], budget: int, model: str) -> list[Source]:
     """The most relevant sources whose text fits in `budget` tokens (least relevant dropped first)."""
     kept = list(sources)
