@@ -11,7 +11,7 @@ import time
 
 import rag
 from bench.common import percentiles, temp_settings
-from rag.local_model import running_local_model
+from rag.local_server import running_local_model
 from tests.test_retrieval import QUESTIONS
 
 parser = argparse.ArgumentParser()
@@ -38,6 +38,6 @@ settings = temp_settings("bench-ask-")
 rag.ingest(settings=settings, progress=False)
 run(settings, "extractive (offline default)", QUESTIONS[: args.limit])
 if args.local:
-    with running_local_model() as url:
-        local = settings.with_overrides(openai_base_url=url, chat_model="smollm2", llm_timeout=600)
+    with running_local_model() as server:
+        local = settings.with_overrides(openai_base_url=server.url, chat_model="smollm2", llm_timeout=600)
         run(local, "local SmolLM2-135M via llama.cpp", QUESTIONS[: args.limit])

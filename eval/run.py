@@ -21,6 +21,7 @@ import rag
 from eval.metrics import score_item, summarise
 from eval.report import write_outputs
 from rag.llm import backend_name
+from rag.local_server import LocalServer, running_local_model
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = HERE / "questions.jsonl"
@@ -33,10 +34,18 @@ def load_items(path: Path, limit: int | None) -> list[dict[str, Any]]:
 
 
 def run_one(
-    items: list[dict[str, Any]], settings: rag.Settings, label: str, corpus: set[str]
-) -> tuple[list[dict[str, Any]], bool]:
-    """Per-question records of one configuration; the flag says whether Ctrl-C cut it short."""
-    records = []
+    items: list[dict[str, Any]],
+    settings: rag.Settings,
+    label: str,
+    corpus: set[str],
+    server: LocalServer | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Per-question records of one configuration, and why the run stopped early (None: it did not).
+
+    A run stops at Ctrl-C, and when the local model server it started has died: the
+    remaining questions could only fail the same way.
+    """
+    records: list[dict[str, Any]] = []
     try:
         for item in tqdm(items, desc=label, unit="q", file=sys.stderr, disable=None):  # None: off when not a TTY
             record: dict[str, Any] = {"run": label, **{k: item[k] for k in ("id", "kind", "question", "gold_titles")}}
@@ -54,10 +63,13 @@ def run_one(
                 )
             except (rag.BackendError, rag.RagIndexError, ValueError) as exc:
                 record.update(error=str(exc), timings={})
+                if server is not None and (ended := server.exit()) is not None:
+                    records.append(record)
+                    return records, f"the local model server {ended.describe()}"
             records.append(record)
     except KeyboardInterrupt:
-        return records, True
-    return records, False
+        return records, "interrupted"
+    return records, None
 
 
 def check_gate(name: str, metrics: dict[str, Any]) -> list[str]:
@@ -75,15 +87,13 @@ def check_gate(name: str, metrics: dict[str, Any]) -> list[str]:
 
 
 @contextlib.contextmanager
-def maybe_local_model(enabled: bool) -> Iterator[str | None]:
+def maybe_local_model(enabled: bool) -> Iterator[LocalServer | None]:
     if not enabled:
         yield None
         return
-    from rag.local_model import running_local_model
-
     print("starting the bundled local model (SmolLM2 via llama.cpp)…", file=sys.stderr)
-    with running_local_model() as url:
-        yield url
+    with running_local_model() as server:
+        yield server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,26 +126,27 @@ def main(argv: Sequence[str] | None = None, settings: rag.Settings | None = None
     corpus = {p.title for p in rag.load_corpus()}
     runs: dict[str, dict[str, Any]] = {}
     interrupted = False
-    with maybe_local_model(args.local) as local_url:
+    with maybe_local_model(args.local) as server:
         overrides: dict[str, Any] = {}
-        if local_url:
-            overrides.update(openai_base_url=local_url, chat_model="smollm2", llm_timeout=600)
+        if server:
+            overrides.update(openai_base_url=server.url, chat_model="smollm2", llm_timeout=600)
         if args.base_url:
             overrides["openai_base_url"] = args.base_url
         if args.model:
             overrides["chat_model"] = args.model
-        default_backend = "openai" if (local_url or args.base_url) else "extractive"
+        default_backend = "openai" if (server or args.base_url) else "extractive"
         for backend, retriever in itertools.product(args.backend or [default_backend], args.retriever or ["hybrid"]):
             settings = base.with_overrides(llm=backend, retriever=retriever, **overrides)
             label = f"{backend_name(settings)} + {retriever}"
-            records, interrupted = run_one(items, settings, label, corpus)
+            records, stopped = run_one(items, settings, label, corpus, server)
             runs[label] = {
                 "config": {"backend": backend_name(settings), "retriever": retriever, "k": args.k},
                 "records": records,
                 "metrics": summarise(records),
             }
-            if interrupted:
-                print("interrupted: writing what was finished", file=sys.stderr)
+            if stopped:
+                interrupted = True
+                print(f"rag eval: {stopped}; writing what was finished", file=sys.stderr)
                 break
     write_outputs(out, runs, args.compare, interrupted)
     print(f"results in {out}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import rag
 from rag.formats import CorpusError
 from rag.llm import BackendError
+from rag.local_server import LocalModelError
 from rag.offline import ModelFileError
 from rag.store import RagIndexError
 
@@ -79,9 +80,20 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_model(args: argparse.Namespace) -> int:
-    from rag.local_model import serve
+    from rag.local_model import REBUILD_HINT, bundled_gguf, check_build
+    from rag.local_server import serve
 
-    return serve(Path(args.model) if args.model else None, args.host, args.port)
+    model = Path(args.model) if args.model else bundled_gguf()
+    if not model.is_file():
+        raise ModelFileError(f"model file {model} does not exist")
+    if args.check:
+        result = check_build(model, tokens=args.check_tokens)
+        if result.ok:
+            print(f"llama.cpp runs on this CPU\n{result.detail}")
+            return 0
+        print(f"rag: error: {result.detail}\n{REBUILD_HINT}", file=sys.stderr)
+        return 3
+    return serve(model, args.host, args.port, rag.get_settings().local_model_state_dir)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
@@ -123,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--model", default=None, help="a .gguf file (default: the bundled SmolLM2-135M-Instruct)")
+    p.add_argument(
+        "--check", action="store_true", help="only check that llama.cpp generates on this CPU (in a subprocess)"
+    )
+    p.add_argument("--check-tokens", type=int, default=1, help=argparse.SUPPRESS)
     p.set_defaults(handler=_cmd_local_model)
 
     p = sub.add_parser("ui", help="open the chat in the browser (builds the index first if needed)")
@@ -147,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (CorpusError, RagIndexError, ModelFileError, BackendError, ValueError) as exc:
+    except (CorpusError, RagIndexError, ModelFileError, BackendError, LocalModelError, ValueError) as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

