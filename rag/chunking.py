@@ -40,9 +40,13 @@ def truncate_to_tokens(text: str, max_tokens: int) -> str:
     return text[: enc.offsets[max_tokens - 1][1]]
 
 
-def chunk_id_for(paper_id: str, text: str) -> str:
-    """Content hash: unchanged text keeps its id, so re-ingesting it is a no-op."""
-    return hashlib.sha256(f"{paper_id}\x00{text}".encode()).hexdigest()[:32]
+def chunk_id_for(paper_id: str, text: str, repeat: int = 0) -> str:
+    """Content hash: unchanged text keeps its id, so re-ingesting it is a no-op.
+
+    `repeat` tells apart a chunk whose text occurs again in the same abstract.
+    """
+    key = f"{paper_id}\x00{text}" + (f"\x00{repeat}" if repeat else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def chunk_paper(paper: Paper, chunk_tokens: int = MINILM_WINDOW, overlap: int = 32) -> list[Chunk]:
@@ -62,9 +66,11 @@ def chunk_paper(paper: Paper, chunk_tokens: int = MINILM_WINDOW, overlap: int = 
     )
     pieces = splitter.split_text(paper.abstract) or [paper.abstract]
     chunks = []
+    seen: dict[str, int] = {}
     for index, piece in enumerate(pieces):
         text = head + piece
-        chunks.append(Chunk(chunk_id_for(paper.paper_id, text), paper.paper_id, paper.title, text, index))
+        repeat = seen[text] = seen.get(text, -1) + 1
+        chunks.append(Chunk(chunk_id_for(paper.paper_id, text, repeat), paper.paper_id, paper.title, text, index))
     return chunks
 
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     embedding_model: str = MINILM
     embedding_batch_size: int = Field(default=8, ge=1)
     embedding_threads: int = Field(default=0, ge=0, description="0: onnxruntime decides")
+    max_abstract_chars: int = Field(
+        default=20_000,
+        ge=100,
+        description="longest abstract accepted at ingest (arXiv allows 1,920 characters); longer is an error",
+    )
     chunk_tokens: int = Field(default=256, ge=32, le=256)
     chunk_overlap: int = Field(default=32, ge=0)
 

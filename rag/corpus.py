@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from rag.formats import Record, parse_file, resolve_run_together
+from rag.formats import CorpusError, Record, parse_file, resolve_run_together
 from rag.text_norm import normalise_title
 from rag.types import MetaValue, Paper
 
@@ -36,7 +36,11 @@ def _merge(records: list[Record]) -> Paper:
     return Paper(paper_id_for(best.title), best.title, best.abstract, tuple(sources), meta)
 
 
-def load_corpus(paths: Sequence[str | Path] | None = None, known_titles: Iterable[str] = ()) -> list[Paper]:
+def load_corpus(
+    paths: Sequence[str | Path] | None = None,
+    known_titles: Iterable[str] = (),
+    max_abstract_chars: int | None = None,
+) -> list[Paper]:
     """Papers of `paths` (default: the bundled collection), de-duplicated by normalised title.
 
     Titles of run-together listing cards are recovered using the titles that the
@@ -45,6 +49,16 @@ def load_corpus(paths: Sequence[str | Path] | None = None, known_titles: Iterabl
     """
     files = [Path(p) for p in paths] if paths is not None else bundled_paths()
     records = [rec for path in files for rec in parse_file(path)]
+    if max_abstract_chars is not None:
+        for rec in records:
+            size = len(rec.abstract or rec.run_together or "")
+            if size > max_abstract_chars:
+                raise CorpusError(
+                    rec.path or rec.source,
+                    rec.line,
+                    f"the abstract is {size:,} characters, over the limit of {max_abstract_chars:,}; "
+                    "shorten it or raise RAG_MAX_ABSTRACT_CHARS",
+                )
     plain_titles = [r.title for r in records if r.run_together is None]
     resolve_run_together(records, [*plain_titles, *known_titles])
     groups: dict[str, list[Record]] = {}

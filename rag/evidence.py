@@ -41,6 +41,8 @@ def load_sources(handle: IndexHandle, hits: list[Hit]) -> list[Source]:
         return []
     ids = [h.paper_id for h in hits]
     got = handle.collection.get(where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"])  # type: ignore[dict-item]
+    records = handle.papers.get(ids=ids, include=["documents"])
+    abstracts = {pid: doc or "" for pid, doc in zip(records["ids"], records["documents"] or [], strict=True)}
     chunks: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
     for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
         m: dict[str, Any] = dict(meta)
@@ -48,7 +50,8 @@ def load_sources(handle: IndexHandle, hits: list[Hit]) -> list[Source]:
     sources = []
     for number, hit in enumerate(hits, start=1):
         parts = sorted(chunks.get(hit.paper_id, []), key=lambda c: c[0])
-        abstract = str(parts[0][2].get("abstract", "")) if parts else hit.text.split("\n", 1)[-1]
+        # A paper record is written before its chunks; the fallback covers a concurrent removal.
+        abstract = abstracts.get(hit.paper_id) or hit.text.split("\n", 1)[-1]
         sentences: list[str] = []
         vectors: list[np.ndarray] = []
         have_vectors = bool(parts) and all("sent_vecs" in m and "sent_spans" in m for _, _, m in parts)

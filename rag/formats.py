@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 400
 MIN_ABSTRACT_CHARS = 40
+MAX_META_FIELDS = 32
+MAX_META_KEY_CHARS = 64
+MAX_META_VALUE_CHARS = 2000
+_INT64 = 2**63
 
 
 class CorpusError(ValueError):
@@ -47,6 +51,7 @@ class Record:
     metadata: dict[str, MetaValue] = field(default_factory=dict)
     # Format (c) text whose title still has to be recovered.
     run_together: str | None = None
+    path: str = ""  # the file as given, for messages
 
 
 # --- listing layouts -------------------------------------------------------------
@@ -122,16 +127,58 @@ def parse_listing(path: Path, text: str) -> list[Record]:
 # --- structured formats -------------------------------------------------------------
 
 
+def _meta_value(path: Path, line: int, key: str, value: object) -> MetaValue:
+    """A metadata value as the index can store it: a scalar within bounds, or JSON text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise CorpusError(path, line, f"field {key!r}: the number {value} is too large to store; quote it")
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise CorpusError(path, line, f"field {key!r}: {value} is not a finite number; remove it or quote it")
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(text) > MAX_META_VALUE_CHARS:
+        raise CorpusError(
+            path,
+            line,
+            f"field {key!r} is {len(text):,} characters; metadata values are limited to {MAX_META_VALUE_CHARS:,}",
+        )
+    return strip_control(text)
+
+
+def _check_meta_key(path: Path, line: int, key: str) -> None:
+    """Chroma reserves some names and refuses others; say so before anything is written."""
+    if not key.strip():
+        raise CorpusError(path, line, "a field has an empty name; name it or remove it")
+    if key.startswith(("chroma:", "#", "$")):
+        raise CorpusError(path, line, f"field name {key!r} is reserved by the index (Chroma); rename the field")
+    if len(key) > MAX_META_KEY_CHARS or strip_control(key) != key:
+        raise CorpusError(
+            path, line, f"field name {key[:80]!r} must be at most {MAX_META_KEY_CHARS} printable characters"
+        )
+
+
 def _record_from_mapping(path: Path, line: int, row: dict[str, object]) -> Record:
     missing = [f for f in ("title", "abstract") if not isinstance(row.get(f), str) or not str(row[f]).strip()]
     if missing:
         raise CorpusError(path, line, f"missing or empty field(s): {', '.join(missing)}")
+    extra = {key: value for key, value in row.items() if key not in ("title", "abstract")}
+    if len(extra) > MAX_META_FIELDS:
+        raise CorpusError(path, line, f"{len(extra)} metadata fields; at most {MAX_META_FIELDS} are kept per paper")
     meta: dict[str, MetaValue] = {}
-    for key, value in row.items():
-        if key in ("title", "abstract") or value is None or value == "":
+    for key, value in extra.items():
+        _check_meta_key(path, line, str(key))
+        if value is None or value == "":
             continue
-        meta[str(key)] = value if isinstance(value, str | int | float | bool) else json.dumps(value)
+        meta[str(key)] = _meta_value(path, line, str(key), value)
     title = " ".join(strip_control(str(row["title"])).split())
+    if len(title) > MAX_TITLE_CHARS:
+        raise CorpusError(
+            path, line, f"the title is {len(title):,} characters; titles are limited to {MAX_TITLE_CHARS}"
+        )
     abstract = " ".join(strip_control(str(row["abstract"])).split())
     return Record(title, abstract, path.name, line, meta)
 
@@ -186,10 +233,14 @@ def parse_file(path: Path) -> list[Record]:
         return []
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return parse_jsonl(path, text)
-    if suffix == ".csv":
-        return parse_csv(path, text)
-    return parse_listing(path, text)
+        records = parse_jsonl(path, text)
+    elif suffix == ".csv":
+        records = parse_csv(path, text)
+    else:
+        records = parse_listing(path, text)
+    for rec in records:
+        rec.path = str(path)
+    return records
 
 
 def resolve_run_together(records: list[Record], known_titles: Iterable[str]) -> None:
@@ -201,5 +252,5 @@ def resolve_run_together(records: list[Record], known_titles: Iterable[str]) -> 
         try:
             rec.title, rec.abstract = split_title(rec.run_together, known)
         except ValueError as exc:
-            raise CorpusError(rec.source, rec.line, str(exc)) from None
+            raise CorpusError(rec.path or rec.source, rec.line, str(exc)) from None
         rec.run_together = None

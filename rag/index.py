@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from langchain_core.embeddings import Embeddings
 
 from rag import lexical
 from rag.config import Settings, get_settings
 from rag.embeddings import embedder_id, get_embedder
-from rag.store import DIGEST_KEY, create_collection, find_collection, get_client, ids_digest, vector_store
+from rag.store import (
+    DIGEST_KEY,
+    LAYOUT,
+    LAYOUT_KEY,
+    create_collection,
+    find_collection,
+    get_client,
+    ids_digest,
+    layout_of,
+    papers_collection,
+    vector_store,
+)
 from rag.types import Paper
 
 if TYPE_CHECKING:
@@ -34,7 +46,8 @@ class IndexHandle:
     settings: Settings
     embedder: Embeddings
     model_id: str
-    collection: Collection
+    collection: Collection  # chunks: text, vector, sentence spans and vectors
+    papers: Collection  # one record per paper: abstract, title, sources, metadata
 
     @cached_property
     def store(self) -> Chroma:
@@ -55,7 +68,68 @@ def open_index(settings: Settings | None = None, create: bool = False) -> IndexH
     embedder = get_embedder(s)
     model_id = embedder_id(embedder)
     collection = create_collection(s, model_id) if create else find_collection(s, model_id)
-    return IndexHandle(s, embedder, model_id, collection) if collection is not None else None
+    if collection is None:
+        return None
+    handle = IndexHandle(s, embedder, model_id, collection, papers_collection(s))
+    if layout_of(collection) < LAYOUT:
+        upgrade_layout(handle)
+    return handle
+
+
+def upgrade_layout(handle: IndexHandle) -> None:
+    """Move abstracts out of chunk metadata (layout 1) into one record per paper; nothing is re-embedded."""
+    log.warning("upgrading the index at %s to store each abstract once (one-time)", handle.settings.index_location())
+    firsts: dict[str, dict[str, Any]] = {}
+    sums: dict[str, np.ndarray] = {}
+    offset = 0
+    while True:
+        page = handle.collection.get(include=["metadatas", "embeddings"], limit=_PAGE, offset=offset)
+        if not page["ids"]:
+            break
+        embeddings = page["embeddings"] if page["embeddings"] is not None else []
+        for meta, vector in zip(page["metadatas"] or [], embeddings, strict=True):
+            pid = str(meta["paper_id"])
+            sums[pid] = sums.get(pid, 0) + np.asarray(vector, dtype=np.float32)
+            if meta.get("chunk_index") == 0 or pid not in firsts:
+                firsts[pid] = dict(meta)
+        offset += len(page["ids"])
+    from rag.ingest import paper_metadata  # the record format is the ingest's
+
+    pids = list(firsts)
+    for i in range(0, len(pids), 1000):
+        batch = pids[i : i + 1000]
+        papers = [_paper_from_layout1(pid, firsts[pid]) for pid in batch]
+        vectors = [sums[pid] / (np.linalg.norm(sums[pid]) or 1.0) for pid in batch]
+        metas: list[Mapping[str, Any]] = [
+            paper_metadata(p, int(firsts[p.paper_id]["n_chunks"]), str(firsts[p.paper_id]["paper_hash"]))
+            for p in papers
+        ]
+        handle.papers.upsert(
+            ids=batch, embeddings=np.array(vectors), documents=[p.abstract for p in papers], metadatas=metas
+        )
+    meta = dict(handle.collection.metadata or {})
+    meta.pop("hnsw:space", None)
+    meta[LAYOUT_KEY] = LAYOUT
+    handle.collection.modify(metadata=meta)
+
+
+_LAYOUT1_KEYS = {
+    "paper_id",
+    "title",
+    "abstract",
+    "chunk_index",
+    "n_chunks",
+    "paper_hash",
+    "sources",
+    "sent_spans",
+    "sent_vecs",
+}
+
+
+def _paper_from_layout1(pid: str, meta: dict[str, Any]) -> Paper:
+    sources = tuple(str(meta.get("sources", "")).split(",")) if meta.get("sources") else ()
+    extra = {k: v for k, v in meta.items() if k not in _LAYOUT1_KEYS}
+    return Paper(pid, str(meta.get("title")), str(meta.get("abstract", "")), sources, extra)
 
 
 def iter_records(collection: Collection, include_documents: bool = True) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -119,16 +193,20 @@ def index_exists(settings: Settings | None = None) -> bool:
     return open_index(s) is not None
 
 
+def paper_from_record(paper_id: str, abstract: str, meta: dict[str, Any]) -> Paper:
+    """A Paper from its record in the papers collection."""
+    from rag.ingest import RECORD_KEYS
+
+    sources = tuple(str(meta.get("sources", "")).split(",")) if meta.get("sources") else ()
+    extra = {k.removeprefix("meta_"): v for k, v in meta.items() if k not in RECORD_KEYS}
+    return Paper(paper_id, str(meta.get("title")), abstract, sources, extra)
+
+
 def indexed_papers(settings: Settings | None = None) -> list[Paper]:
-    """The papers the index holds (one per paper, from its first chunk), in title order."""
+    """The papers the index holds, in title order."""
     s = settings or get_settings()
     handle = open_index(s) if index_exists(s) else None
     if handle is None:
         return []
-    papers: dict[str, Paper] = {}
-    for _, _, meta in iter_records(handle.collection, include_documents=False):
-        pid = str(meta.get("paper_id"))
-        if pid not in papers or meta.get("chunk_index") == 0:
-            sources = tuple(str(meta.get("sources", "")).split(",")) if meta.get("sources") else ()
-            papers[pid] = Paper(pid, str(meta.get("title")), str(meta.get("abstract", "")), sources)
-    return sorted(papers.values(), key=lambda p: p.title.casefold())
+    papers = [paper_from_record(pid, doc, meta) for pid, doc, meta in iter_records(handle.papers)]
+    return sorted(papers, key=lambda p: p.title.casefold())

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from filelock import FileLock
 from tqdm import tqdm
 
@@ -34,10 +35,12 @@ from rag.types import Chunk, MetaValue, Paper
 
 log = logging.getLogger(__name__)
 
-_UPSERT_BATCH = 64
+_UPSERT_BATCH = 64  # chunks embedded and written per step (whole papers; a long paper is one step)
 _DELETE_BATCH = 1000
+_CHROMA_BATCH = 4000  # below Chroma's max batch size
 _CHUNKER_VERSION = "2"  # 2: sentence spans and late-chunked sentence vectors
 RESERVED = frozenset({"paper_id", "title", "abstract", "chunk_index", "n_chunks", "paper_hash", "sources"})
+RECORD_KEYS = frozenset({"title", "sources", "paper_hash", "record_hash", "n_chunks"})
 
 
 @dataclass
@@ -62,18 +65,34 @@ def paper_hash(paper: Paper, settings: Settings) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def record_hash(paper: Paper, p_hash: str) -> str:
+    """Everything in a paper's record; a change rewrites the record (and re-embeds nothing)."""
+    key = json.dumps([p_hash, list(paper.sources), sorted(paper.metadata.items())], default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
-    meta: dict[str, MetaValue] = {
+    """What each chunk carries: enough to rank and group it, never the whole abstract."""
+    return {
         "paper_id": paper.paper_id,
         "title": paper.title,
-        "abstract": paper.abstract,
         "chunk_index": chunk.index,
         "n_chunks": n_chunks,
         "paper_hash": p_hash,
+    }
+
+
+def paper_metadata(paper: Paper, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
+    """The paper's record: title, sources and the metadata its files gave (the abstract is the document)."""
+    meta: dict[str, MetaValue] = {
+        "title": paper.title,
         "sources": ",".join(paper.sources),
+        "paper_hash": p_hash,
+        "record_hash": record_hash(paper, p_hash),
+        "n_chunks": n_chunks,
     }
     for key, value in paper.metadata.items():
-        meta[f"meta_{key}" if key in RESERVED else key] = value
+        meta[f"meta_{key}" if key in RESERVED | RECORD_KEYS else key] = value
     return meta
 
 
@@ -103,96 +122,152 @@ def ingest(
     start = time.perf_counter()
     files = _inputs(paths, include_bundled)
     handle = open_index(s) if not rebuild and index_exists(s) else None
-    known_titles = {str(m.get("title")) for _, _, m in _records(handle)}
-    papers = load_corpus(files, known_titles=known_titles)  # raises before anything is written
+    known_titles = {str(m.get("title")) for _, m in _paper_records(handle)}
+    # Raises (with path:line) before anything is written.
+    papers = load_corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
     s.index_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(s.index_dir / ".ingest.lock")):
         if rebuild:
             drop_collection(s)
         handle = open_index(s, create=True)
         assert handle is not None
-        report = _apply(handle, papers, _records(handle), sync, progress)
+        report = _apply(handle, papers, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 
 
-def _write_batch(handle: IndexHandle, batch: list[tuple[Chunk, dict[str, MetaValue]]]) -> None:
-    """Embed and upsert chunks with their sentence spans (and, for MiniLM, sentence vectors)."""
-    texts = [c.text for c, _ in batch]
-    spans = [sentence_spans(c.text, len(c.title) + 1) for c, _ in batch]
-    metas = [dict(m, sent_spans=json.dumps(sp)) for (_, m), sp in zip(batch, spans, strict=True)]
-    ids = [c.chunk_id for c, _ in batch]
+def _embed(handle: IndexHandle, chunks: list[Chunk]) -> tuple[np.ndarray, list[dict[str, MetaValue]]]:
+    """Chunk vectors and, per chunk, its sentence spans (and with MiniLM, late-chunked sentence vectors)."""
+    texts = [c.text for c in chunks]
+    spans = [sentence_spans(c.text, len(c.title) + 1) for c in chunks]
+    extras: list[dict[str, MetaValue]] = [{"sent_spans": json.dumps(sp)} for sp in spans]
     if isinstance(handle.embedder, MiniLMEmbedder):
         vectors, sentence_vectors = handle.embedder.embed_with_spans(texts, spans)
-        for meta, sv in zip(metas, sentence_vectors, strict=True):
-            meta["sent_vecs"] = encode_vectors(sv)
-        handle.collection.upsert(ids=ids, embeddings=vectors, documents=texts, metadatas=metas)  # type: ignore[arg-type]
+        for extra, sv in zip(extras, sentence_vectors, strict=True):
+            extra["sent_vecs"] = encode_vectors(sv)
     else:
-        handle.store.add_texts(texts=texts, metadatas=metas, ids=ids)
+        vectors = np.array(handle.embedder.embed_documents(texts), dtype=np.float32)
+    return vectors, extras
 
 
-def _records(handle: IndexHandle | None) -> list[tuple[str, str, dict[str, Any]]]:
-    return list(iter_records(handle.collection, include_documents=False)) if handle else []
+def _write_papers(handle: IndexHandle, group: list[tuple[Paper, list[Chunk], str]]) -> None:
+    """Embed the chunks of whole papers; write each paper's record, then its chunks.
+
+    Record first: a reader that finds a chunk always finds its abstract, and an
+    interrupted run leaves at worst a record whose chunks the next run adds.
+    """
+    chunks = [c for _, paper_chunks, _ in group for c in paper_chunks]
+    vectors, extras = _embed(handle, chunks)
+    ids, docs, records, paper_vectors = [], [], [], []
+    offset = 0
+    for paper, paper_chunks, p_hash in group:
+        mean = vectors[offset : offset + len(paper_chunks)].mean(axis=0)
+        paper_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
+        ids.append(paper.paper_id)
+        docs.append(paper.abstract)
+        records.append(paper_metadata(paper, len(paper_chunks), p_hash))
+        offset += len(paper_chunks)
+    handle.papers.upsert(ids=ids, embeddings=np.array(paper_vectors), documents=docs, metadatas=records)  # type: ignore[arg-type]
+    metas = [
+        chunk_metadata(paper, c, len(paper_chunks), p_hash)
+        for paper, paper_chunks, p_hash in group
+        for c in paper_chunks
+    ]
+    for meta, extra in zip(metas, extras, strict=True):
+        meta.update(extra)
+    for i in range(0, len(chunks), _CHROMA_BATCH):
+        part = slice(i, i + _CHROMA_BATCH)
+        handle.collection.upsert(
+            ids=[c.chunk_id for c in chunks[part]],
+            embeddings=vectors[part],
+            documents=[c.text for c in chunks[part]],
+            metadatas=metas[part],  # type: ignore[arg-type]
+        )
 
 
-def _apply(
-    handle: IndexHandle,
-    papers: list[Paper],
-    existing: list[tuple[str, str, dict[str, Any]]],
-    sync: bool,
-    progress: bool,
-) -> IngestReport:
-    s = handle.settings
-    by_paper: dict[str, dict[str, str]] = {}  # paper_id -> {chunk_id: paper_hash}
-    for chunk_id, _, meta in existing:
+def _paper_records(handle: IndexHandle | None) -> list[tuple[str, dict[str, Any]]]:
+    if handle is None:
+        return []
+    return [(pid, meta) for pid, _, meta in iter_records(handle.papers, include_documents=False)]
+
+
+def _chunk_ids_by_paper(handle: IndexHandle) -> dict[str, dict[str, str]]:
+    """paper_id -> {chunk_id: paper_hash} of every chunk in the index."""
+    by_paper: dict[str, dict[str, str]] = {}
+    for chunk_id, _, meta in iter_records(handle.collection, include_documents=False):
         by_paper.setdefault(str(meta.get("paper_id")), {})[chunk_id] = str(meta.get("paper_hash"))
-    n_chunks_of = {str(m.get("paper_id")): int(m.get("n_chunks", 0)) for _, _, m in existing}
+    return by_paper
+
+
+def _apply(handle: IndexHandle, papers: list[Paper], sync: bool, progress: bool) -> IngestReport:
+    s = handle.settings
+    by_paper = _chunk_ids_by_paper(handle)
+    records = {pid: meta for pid, meta in _paper_records(handle)}
 
     wanted_ids: set[str] = set()
-    to_add: list[tuple[Chunk, dict[str, MetaValue]]] = []
+    to_embed: list[tuple[Paper, list[Chunk], str]] = []
+    to_relabel: list[Paper] = []
     unchanged = 0
     for paper in papers:
         p_hash = paper_hash(paper, s)
         have = by_paper.get(paper.paper_id, {})
+        record = records.get(paper.paper_id, {})
         current = [cid for cid, h in have.items() if h == p_hash]
-        if current and len(current) == n_chunks_of.get(paper.paper_id) and len(current) == len(have):
-            wanted_ids.update(current)  # complete and nothing stale: no need to even chunk it
-            unchanged += 1
+        complete = (
+            current
+            and len(current) == len(have)
+            and record.get("paper_hash") == p_hash
+            and int(record.get("n_chunks", -1)) == len(current)
+        )
+        if complete:
+            wanted_ids.update(current)  # nothing to embed: not even re-chunked
+            if record.get("record_hash") == record_hash(paper, p_hash):
+                unchanged += 1
+            else:
+                to_relabel.append(paper)  # new source file or metadata: rewrite the record only
             continue
         chunks = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap)
-        for chunk in chunks:
-            wanted_ids.add(chunk.chunk_id)
-            if chunk.chunk_id not in have:
-                to_add.append((chunk, chunk_metadata(paper, chunk, len(chunks), p_hash)))
+        wanted_ids.update(c.chunk_id for c in chunks)
+        to_embed.append((paper, chunks, p_hash))
 
     input_ids = {p.paper_id for p in papers}
     stale = [
         cid for pid, chunks in by_paper.items() if pid in input_ids or sync for cid in chunks if cid not in wanted_ids
     ]
+    stale_papers = [pid for pid in records if sync and pid not in input_ids]
 
-    with tqdm(
-        total=len(to_add), desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not to_add
-    ) as bar:
-        for i in range(0, len(to_add), _UPSERT_BATCH):
-            batch = to_add[i : i + _UPSERT_BATCH]
-            _write_batch(handle, batch)
-            bar.update(len(batch))
+    total = sum(len(c) for _, c, _ in to_embed)
+    with tqdm(total=total, desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not total) as bar:
+        group: list[tuple[Paper, list[Chunk], str]] = []
+        for item in to_embed:
+            group.append(item)
+            if sum(len(c) for _, c, _ in group) >= _UPSERT_BATCH or item is to_embed[-1]:
+                _write_papers(handle, group)
+                bar.update(sum(len(c) for _, c, _ in group))
+                group = []
+    for paper in to_relabel:
+        meta = paper_metadata(paper, int(records[paper.paper_id]["n_chunks"]), paper_hash(paper, s))
+        handle.papers.update(ids=[paper.paper_id], metadatas=[meta])
     for i in range(0, len(stale), _DELETE_BATCH):
         handle.collection.delete(ids=stale[i : i + _DELETE_BATCH])
+    for i in range(0, len(stale_papers), _DELETE_BATCH):
+        handle.papers.delete(ids=stale_papers[i : i + _DELETE_BATCH])
 
-    final_ids = ({cid for cid, _, _ in existing} - set(stale)) | {c.chunk_id for c, _ in to_add}
+    existing = {cid for chunks in by_paper.values() for cid in chunks}
+    added = {c.chunk_id for _, chunks, _ in to_embed for c in chunks} - existing
+    final_ids = (existing - set(stale)) | added
     digest = ids_digest(final_ids)
     if (handle.collection.metadata or {}).get(DIGEST_KEY) != digest:
         stamp_digest(handle.collection, handle.model_id, digest)
-    if to_add or stale:
+    if added or stale:
         rebuild_lexical(handle)
     else:
         synced_lexical(handle)  # repairs a BM25 index left stale by an interrupted run
-    log.info("ingest: %d added, %d removed, %d papers unchanged", len(to_add), len(stale), unchanged)
+    log.info("ingest: %d added, %d removed, %d papers unchanged", len(added), len(stale), unchanged)
     return IngestReport(
         papers=len(papers),
         chunks=len(final_ids),
-        added=len(to_add),
+        added=len(added),
         removed=len(stale),
         unchanged_papers=unchanged,
         seconds=0.0,

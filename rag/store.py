@@ -4,6 +4,11 @@ The collection's metadata records the embedding model and a digest of its
 chunk ids. The model id turns "opened with another embedding model" into a
 clear error instead of a dimension mismatch; the digest lets the BM25 index
 (a separate file) tell cheaply whether it is in sync.
+
+Each abstract is stored once, in a companion collection with one record per
+paper (document: the abstract; vector: the mean of its chunk vectors), so a
+long abstract costs space linear in its length, not its length times its
+number of chunks.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from rag.config import Settings, get_settings
 
 MODEL_KEY = "embedding_model"
 DIGEST_KEY = "ids_digest"
+LAYOUT_KEY = "layout"
+LAYOUT = 2  # 2: abstracts in the papers collection, not in every chunk's metadata
+PAPERS_SUFFIX = ".abstracts"
 
 
 class RagIndexError(RuntimeError):
@@ -109,8 +117,19 @@ def create_collection(settings: Settings, model_id: str) -> Collection:
     if existing is not None:
         return existing
     return get_client(settings).get_or_create_collection(
-        settings.collection, metadata={MODEL_KEY: model_id, "hnsw:space": "cosine"}
+        settings.collection, metadata={MODEL_KEY: model_id, LAYOUT_KEY: LAYOUT, "hnsw:space": "cosine"}
     )
+
+
+def papers_collection(settings: Settings) -> Collection:
+    """The companion collection with one record per paper (its abstract and paper-level metadata)."""
+    return get_client(settings).get_or_create_collection(
+        settings.collection + PAPERS_SUFFIX, metadata={"hnsw:space": "cosine"}
+    )
+
+
+def layout_of(collection: Collection) -> int:
+    return int((collection.metadata or {}).get(LAYOUT_KEY, 1))
 
 
 def vector_store(settings: Settings, embedder: Embeddings, model_id: str) -> Chroma:
@@ -126,17 +145,19 @@ def vector_store(settings: Settings, embedder: Embeddings, model_id: str) -> Chr
 
 
 def drop_collection(settings: Settings) -> None:
+    """Delete the chunks and the papers collections (those that exist)."""
     client = get_client(settings)
-    try:
-        client.delete_collection(settings.collection)
-    except Exception as exc:
-        if "does not exist" not in str(exc) and not isinstance(exc, chromadb.errors.NotFoundError):
-            raise
+    for name in (settings.collection, settings.collection + PAPERS_SUFFIX):
+        try:
+            client.delete_collection(name)
+        except Exception as exc:
+            if "does not exist" not in str(exc) and not isinstance(exc, chromadb.errors.NotFoundError):
+                raise
 
 
 def stamp_digest(collection: Collection, model_id: str, digest: str) -> None:
     """Record the chunk-id digest after a completed ingest (the BM25 sync check reads it)."""
     meta = dict(collection.metadata or {})
     meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to modify it
-    meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest})
+    meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest, LAYOUT_KEY: LAYOUT})
     collection.modify(metadata=meta)

@@ -151,3 +151,105 @@ def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -
     assert rag.search("Minimum width of leaky-ReLU networks", k=1, settings=settings)[0].title.startswith(
         "Minimum Width of Leaky"
     )
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def test_each_abstract_is_stored_once_so_size_grows_linearly(fresh_settings: Settings, tmp_path: Path) -> None:
+    """A long abstract used to be copied into every chunk's metadata: size grew with its square."""
+    words = "neural scaling laws predict the loss of language models from compute data and parameters".split()
+    abstract = " ".join(words[i % len(words)] + ("." if i % 15 == 14 else "") for i in range(6000))  # ~40k chars
+    settings = fresh_settings.with_overrides(max_abstract_chars=100_000)
+    f = write_jsonl(tmp_path / "long.jsonl", [("A Very Long Abstract About Scaling", abstract)])
+    report = rag.ingest([f], settings=settings, progress=False)
+    assert report.chunks > 20
+    handle = open_index(settings)
+    assert handle is not None
+    metas = [m for _, _, m in iter_records(handle.collection, include_documents=False)]
+    assert all("abstract" not in m for m in metas)
+    chunk_meta_chars = sum(len(str(v)) for m in metas for k, v in m.items() if k != "sent_vecs")
+    assert chunk_meta_chars < len(abstract)  # spans and ids only: no copies of the text
+    record = handle.papers.get(include=["documents"])
+    assert record["documents"] == [abstract]
+    paper = rag.indexed_papers(settings=settings)[0]
+    assert paper.abstract == abstract
+
+
+def test_abstract_over_the_limit_is_a_path_line_error(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+    f = write_jsonl(tmp_path / "p.jsonl", [*six_papers[:2], ("Huge", "word " * 5000)])
+    settings = fresh_settings.with_overrides(max_abstract_chars=10_000)
+    with pytest.raises(rag.CorpusError, match=r"p\.jsonl:3: the abstract is 24,999 characters.*RAG_MAX_ABSTRACT_CHARS"):
+        rag.ingest([f], settings=settings, progress=False)
+    assert not rag.index_exists(settings)
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("chroma:document", "reserved by the index"),
+        ("", "empty name"),
+        ("#embedding", "reserved by the index"),
+    ],
+)
+def test_bad_metadata_field_stops_before_anything_is_written(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list, field: str, words: str
+) -> None:
+    rag.ingest([write_jsonl(tmp_path / "first.jsonl", six_papers[:2])], settings=fresh_settings, progress=False)
+    before = sorted(index_ids(fresh_settings))
+    rows = [{"title": t, "abstract": a} for t, a in six_papers[2:]] + [
+        {"title": "A Paper With A Hostile Field", "abstract": "An abstract long enough to be a real one, truly.", field: "x"}
+    ]
+    f = tmp_path / "bad.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(rag.CorpusError, match=rf"bad\.jsonl:5: .*{words}"):
+        rag.ingest([f], settings=fresh_settings, progress=False)
+    assert sorted(index_ids(fresh_settings)) == before
+    assert len(rag.indexed_papers(settings=fresh_settings)) == 2
+
+
+def test_oversized_metadata_values_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "m.jsonl"
+    f.write_text(json.dumps({"title": "T", "abstract": "An abstract long enough to count.", "notes": "x" * 3000}) + "\n")
+    with pytest.raises(rag.CorpusError, match=r"m\.jsonl:1: field 'notes' is 3,000 characters"):
+        load_corpus([f])
+    f.write_text(json.dumps({"title": "T", "abstract": "An abstract long enough to count.", "n": 2**70}) + "\n")
+    with pytest.raises(rag.CorpusError, match=r"m\.jsonl:1: field 'n': the number .* too large"):
+        load_corpus([f])
+
+
+def test_changed_metadata_rewrites_the_record_without_re_embedding(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps({"title": t, "abstract": a, "upvotes": 1}) + "\n" for t, a in six_papers[:3]))
+    rag.ingest([f], settings=fresh_settings, progress=False)
+    f.write_text("".join(json.dumps({"title": t, "abstract": a, "upvotes": 7}) + "\n" for t, a in six_papers[:3]))
+    report = rag.ingest([f], settings=fresh_settings, progress=False)
+    assert (report.added, report.removed, report.unchanged_papers) == (0, 0, 0)
+    assert {p.metadata.get("upvotes") for p in rag.indexed_papers(settings=fresh_settings)} == {7}
+
+
+def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
+    """Indexes built before abstracts moved to per-paper records still open, and answer with full abstracts."""
+    f = write_jsonl(tmp_path / "p.jsonl", six_papers[:3])
+    rag.ingest([f], settings=fresh_settings, progress=False)
+    client = get_client(fresh_settings)
+    chunks = client.get_collection(fresh_settings.collection)
+    got = chunks.get(include=["metadatas"])
+    by_title = dict(six_papers)
+    old = [{**m, "abstract": by_title[str(m["title"])], "sources": "p.jsonl"} for m in got["metadatas"] or []]
+    chunks.update(ids=got["ids"], metadatas=old)  # type: ignore[arg-type]
+    meta = {k: v for k, v in (chunks.metadata or {}).items() if k not in ("layout", "hnsw:space")}
+    chunks.modify(metadata=meta)
+    client.delete_collection(fresh_settings.collection + ".abstracts")
+    from rag.store import reset_clients
+
+    reset_clients()
+    papers = rag.indexed_papers(settings=fresh_settings)
+    assert sorted(p.abstract for p in papers) == sorted(a for _, a in six_papers[:3])
+    again = rag.ingest([f], settings=fresh_settings, progress=False)
+    assert (again.added, again.removed) == (0, 0)
