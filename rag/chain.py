@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from pydantic import ValidationError
 
 from rag.abstention import ABSTAIN_PREFIX, abstention_text
 from rag.citations import MARKER_RE, Verified, verify, verify_quotes
 from rag.condense import condense_deterministic, condense_with_model, to_messages, validate_history
-from rag.config import Settings, get_settings
+from rag.config import Settings, describe_invalid, get_settings
 from rag.embeddings import MiniLMEmbedder, get_embedder
 from rag.evidence import Source, load_sources
 from rag.extractive import compose
@@ -29,7 +30,8 @@ from rag.llm import backend_errors, backend_name, chat_model, resolve_backend
 from rag.prompts import ANSWER_PROMPT, fit_sources, format_source, truncate_prompt_tokens
 from rag.retrieval import get_handle, search
 from rag.sentences import split_sentences
-from rag.text_norm import strip_control
+from rag.store import index_errors
+from rag.text_norm import require_text, strip_control
 from rag.types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,14 @@ def settings_with(settings: Settings | None, overrides: dict[str, Any]) -> Setti
         return s.with_overrides(**given) if given else s
     except TypeError as exc:
         raise TypeError(f"{exc} (and k)") from None
+    except ValidationError as exc:
+        raise ValueError(describe_invalid(exc, {"top_k": "k"})) from None
 
 
 def clean_question(question: object, settings: Settings) -> str:
     if not isinstance(question, str):
         raise ValueError(f"the question must be a string, not {type(question).__name__}")
-    text = " ".join(strip_control(question).split())
+    text = " ".join(strip_control(require_text(question, "question")).split())
     if not text:
         raise ValueError("the question is empty: ask something about the papers")
     short = truncate_prompt_tokens(text, MAX_QUESTION_TOKENS, settings.chat_model)
@@ -110,7 +114,8 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
     q = clean_question(question, s)
     turns = validate_history(history)
     t0 = time.perf_counter()
-    state: dict[str, Any] = PREPARE.invoke({"question": q, "history": turns, "settings": s})
+    with index_errors(s):
+        state: dict[str, Any] = PREPARE.invoke({"question": q, "history": turns, "settings": s})
     sources: list[Source] = state["sources"]
     standalone: str = state["standalone"]
     t1 = time.perf_counter()

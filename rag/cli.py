@@ -14,6 +14,7 @@ from rag.formats import CorpusError
 from rag.llm import BackendError
 from rag.local_server import LocalModelError
 from rag.offline import ModelFileError
+from rag.retrieval import MAX_K
 from rag.store import RagIndexError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -119,14 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find the papers that best match a query")
     p.add_argument("query")
-    p.add_argument("-k", type=int, default=None, help="number of papers (default RAG_TOP_K, 5)")
-    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("-k", type=_k, default=None, help="number of papers (default RAG_TOP_K, 5)")
+    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"], default=None, help="default RAG_RETRIEVER")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the papers, citing them")
     p.add_argument("question")
-    p.add_argument("-k", type=int, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
+    p.add_argument("-k", type=_k, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
     p.add_argument("--backend", choices=["auto", "extractive", "openai"], default=None, help="override RAG_LLM")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(handler=_cmd_ask)
@@ -151,17 +152,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _k(text: str) -> int:
+    """argparse type for -k: a whole number in the range search and ask accept."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"k must be a whole number, not {text!r}") from None
+    if not 1 <= value <= MAX_K:
+        raise argparse.ArgumentTypeError(f"k must be from 1 to {MAX_K}, not {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["eval"]:
-        from eval.run import main as run_eval
-
-        logging.basicConfig(level=logging.WARNING, format="rag: %(message)s")
-        return run_eval(argv[1:])
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="rag: %(message)s")
-    handler: Handler = args.handler
+    verbose = False
+    while argv[:1] and argv[0] in ("-v", "--verbose"):  # global flags may precede any command, eval too
+        verbose = True
+        argv = argv[1:]
+    level = logging.INFO if verbose else logging.WARNING
     try:
+        if argv[:1] == ["eval"]:
+            from eval.run import main as run_eval
+
+            logging.basicConfig(level=level, format="rag: %(message)s")
+            return run_eval(argv[1:])
+        args = build_parser().parse_args(argv)
+        verbose = verbose or args.verbose
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="rag: %(message)s")
+        handler: Handler = args.handler
         return handler(args)
     except (CorpusError, RagIndexError, ModelFileError, BackendError, LocalModelError, ValueError) as exc:
         print(f"rag: error: {exc}", file=sys.stderr)
@@ -169,6 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rag: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line, the traceback only when asked
+        if verbose:
+            raise
+        print(f"rag: error: unexpected {type(exc).__name__}: {exc}; run `rag -v ...` for details", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

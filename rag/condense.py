@@ -20,6 +20,7 @@ from rag.config import Settings
 from rag.llm import backend_errors, chat_model
 from rag.prompts import CONDENSE_PROMPT
 from rag.terms import FUNCTION_WORDS, GENERIC
+from rag.text_norm import require_text
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,15 @@ def validate_history(history: object) -> list[dict[str, str]]:
         raise ValueError("history must be a list of {'role': 'user'|'assistant', 'content': str} turns")
     turns = []
     for i, turn in enumerate(history):
-        if not isinstance(turn, dict) or set(turn) < {"role", "content"}:
-            raise ValueError(f"history[{i}] must be a dict with 'role' and 'content'")
+        if not isinstance(turn, dict) or not {"role", "content"} <= set(turn):
+            keys = sorted(map(str, turn)) if isinstance(turn, dict) else type(turn).__name__
+            raise ValueError(f"history[{i}] must be a dict with 'role' and 'content' keys, not {keys}")
         if turn["role"] not in ("user", "assistant"):
             raise ValueError(f"history[{i}]['role'] must be 'user' or 'assistant', not {turn['role']!r}")
         content = turn["content"]
         if not isinstance(content, str):
             raise ValueError(f"history[{i}]['content'] must be a string")
-        turns.append({"role": str(turn["role"]), "content": content})
+        turns.append({"role": str(turn["role"]), "content": require_text(content, f"history[{i}] content")})
     return turns
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MINILM = "all-MiniLM-L6-v2-onnx-int8"
+_COLLECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,58}[A-Za-z0-9]")
 OPENAI_EMBEDDING = "text-embedding-3-small"
 
 
@@ -65,6 +68,16 @@ class Settings(BaseSettings):
 
     ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers computed at once in the UI")
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not _COLLECTION_RE.fullmatch(value) or ".." in value:
+            raise ValueError(
+                "must be 3 to 60 letters, digits, '.', '_' or '-', starting and ending with a letter or digit "
+                "(a name, not a path: the folder is RAG_INDEX_DIR)"
+            )
+        return value
+
     @field_validator("index_dir", "local_model_state_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
@@ -89,6 +102,42 @@ class Settings(BaseSettings):
         return str(self.index_dir)
 
 
+def redact_url(url: str) -> str:
+    """`url` safe to show: no user or password, query values hidden, no fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = ("***@" if parts.username or parts.password else "") + (f"[{host}]" if ":" in host else host) + port
+    query = "&".join(f"{key}=***" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def describe_invalid(exc: ValidationError, names: dict[str, str] | None = None) -> str:
+    """One line per invalid setting, named as the user set it (env var, or `names` for call arguments)."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if names is not None:
+            label = names.get(field, field)
+        else:
+            label = (
+                "OPENAI_" + field.removeprefix("openai_").upper()
+                if field.startswith("openai_")
+                else f"RAG_{field.upper()}"
+            )
+        value = error.get("input")
+        shown = "" if "openai" in field or isinstance(value, dict) else f"={value!r}"
+        lines.append(f"{label}{shown}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The environment's settings; a ValueError naming each invalid variable (not a pydantic dump)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ValueError(f"invalid settings: {describe_invalid(exc)}") from None

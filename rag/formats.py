@@ -215,7 +215,10 @@ def parse_csv(path: Path, text: str) -> list[Record]:
 
 def read_text(path: Path) -> str:
     """The file as UTF-8 text; a decoding error names the line it is on."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(path, None, f"cannot read it ({exc.strerror or exc})") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -22,9 +22,10 @@ from rag.store import (
     LAYOUT,
     LAYOUT_KEY,
     create_collection,
+    current_digest,
     find_collection,
-    get_client,
     ids_digest,
+    index_errors,
     layout_of,
     papers_collection,
     vector_store,
@@ -48,6 +49,7 @@ class IndexHandle:
     model_id: str
     collection: Collection  # chunks: text, vector, sentence spans and vectors
     papers: Collection  # one record per paper: abstract, title, sources, metadata
+    digest: str | None = None  # the chunk-id digest when this handle was opened
 
     @cached_property
     def store(self) -> Chroma:
@@ -70,7 +72,10 @@ def open_index(settings: Settings | None = None, create: bool = False) -> IndexH
     collection = create_collection(s, model_id) if create else find_collection(s, model_id)
     if collection is None:
         return None
-    handle = IndexHandle(s, embedder, model_id, collection, papers_collection(s))
+    digest = (collection.metadata or {}).get(DIGEST_KEY)
+    handle = IndexHandle(
+        s, embedder, model_id, collection, papers_collection(s), None if digest is None else str(digest)
+    )
     if layout_of(collection) < LAYOUT:
         upgrade_layout(handle)
     return handle
@@ -166,8 +171,7 @@ def synced_lexical(handle: IndexHandle) -> lexical.LexicalIndex:
     """The BM25 index matching the collection's current digest (loaded once, rebuilt if stale)."""
     key = str(handle.lexical_folder())
     # Fetch the metadata afresh: another process may have ingested since we opened the index.
-    fresh = get_client(handle.settings).get_collection(handle.settings.collection)
-    want = (fresh.metadata or {}).get(DIGEST_KEY)
+    want = current_digest(handle.settings)
     with _LEXICAL_LOCK:
         cached = _LEXICAL.get(key)
     if cached is not None and cached.digest == want:
@@ -190,7 +194,8 @@ def index_exists(settings: Settings | None = None) -> bool:
     s = settings or get_settings()
     if not s.uses_chroma_server and not (s.index_dir / "chroma").exists():
         return False
-    return open_index(s) is not None
+    with index_errors(s):
+        return open_index(s) is not None
 
 
 def paper_from_record(paper_id: str, abstract: str, meta: dict[str, Any]) -> Paper:
@@ -205,8 +210,9 @@ def paper_from_record(paper_id: str, abstract: str, meta: dict[str, Any]) -> Pap
 def indexed_papers(settings: Settings | None = None) -> list[Paper]:
     """The papers the index holds, in title order."""
     s = settings or get_settings()
-    handle = open_index(s) if index_exists(s) else None
-    if handle is None:
-        return []
-    papers = [paper_from_record(pid, doc, meta) for pid, doc, meta in iter_records(handle.papers)]
+    with index_errors(s):
+        handle = open_index(s) if index_exists(s) else None
+        if handle is None:
+            return []
+        papers = [paper_from_record(pid, doc, meta) for pid, doc, meta in iter_records(handle.papers)]
     return sorted(papers, key=lambda p: p.title.casefold())

@@ -30,7 +30,7 @@ from rag.corpus import bundled_paths, load_corpus
 from rag.embeddings import MiniLMEmbedder
 from rag.index import IndexHandle, index_exists, iter_records, open_index, rebuild_lexical, synced_lexical
 from rag.sentences import encode_vectors, sentence_spans
-from rag.store import DIGEST_KEY, drop_collection, ids_digest, stamp_digest
+from rag.store import DIGEST_KEY, drop_collection, ids_digest, index_errors, stamp_digest
 from rag.types import Chunk, MetaValue, Paper
 
 log = logging.getLogger(__name__)
@@ -121,17 +121,19 @@ def ingest(
     s = settings or get_settings()
     start = time.perf_counter()
     files = _inputs(paths, include_bundled)
-    handle = open_index(s) if not rebuild and index_exists(s) else None
-    known_titles = {str(m.get("title")) for _, m in _paper_records(handle)}
+    with index_errors(s):
+        handle = open_index(s) if not rebuild and index_exists(s) else None
+        known_titles = {str(m.get("title")) for _, m in _paper_records(handle)}
     # Raises (with path:line) before anything is written.
     papers = load_corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
-    s.index_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(s.index_dir / ".ingest.lock")):
-        if rebuild:
-            drop_collection(s)
-        handle = open_index(s, create=True)
-        assert handle is not None
-        report = _apply(handle, papers, sync, progress)
+    with index_errors(s):
+        s.index_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(s.index_dir / ".ingest.lock")):
+            if rebuild:
+                drop_collection(s)
+            handle = open_index(s, create=True)
+            assert handle is not None
+            report = _apply(handle, papers, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 

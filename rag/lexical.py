@@ -9,6 +9,7 @@ rebuilt from Chroma, which is the source of truth.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 import bm25s
 
 _META = "chunks.json"
+log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 
 
@@ -81,9 +83,17 @@ def load(folder: Path) -> LexicalIndex | None:
     """The saved index, or None when there is none or it is unreadable (it is then rebuilt)."""
     try:
         meta = json.loads((folder / _META).read_text())
+        chunk_ids = [str(c) for c in meta["chunk_ids"]]
         model = None
-        if meta["chunk_ids"]:
+        if chunk_ids:
             model = bm25s.BM25.load(str(folder), show_progress=False, allow_pickle=False)
-        return LexicalIndex(str(meta["digest"]), list(meta["chunk_ids"]), model)
-    except (OSError, ValueError, KeyError):
+            # Files that parse but disagree (ids cut short, a matrix from another build) are rebuilt too.
+            indices = model.scores["indices"]
+            if int(model.scores["num_docs"]) != len(chunk_ids) or (
+                len(indices) and int(indices.max()) >= len(chunk_ids)
+            ):
+                log.warning("the BM25 index in %s is inconsistent; rebuilding it", folder)
+                return None
+        return LexicalIndex(str(meta["digest"]), chunk_ids, model)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None

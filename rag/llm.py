@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
-from rag.config import Settings
+from rag.config import Settings, redact_url
 
 Backend = Literal["extractive", "openai"]
 
@@ -31,8 +31,8 @@ def backend_name(settings: Settings) -> str:
     if resolve_backend(settings) == "extractive":
         return "extractive"
     if settings.openai_base_url:
-        parsed = urlparse(settings.openai_base_url)
-        return f"openai-compatible:{settings.chat_model}@{parsed.netloc or settings.openai_base_url}"
+        parsed = urlsplit(redact_url(settings.openai_base_url))
+        return f"openai-compatible:{settings.chat_model}@{parsed.netloc.removeprefix('***@') or parsed.path}"
     return f"openai:{settings.chat_model}"
 
 
@@ -64,7 +64,7 @@ def backend_errors(settings: Settings) -> Iterator[None]:
     from rag.local_server import server_failure
 
     name = backend_name(settings)
-    where = f"OPENAI_BASE_URL={settings.openai_base_url}" if settings.openai_base_url else "OPENAI_API_KEY"
+    where = f"OPENAI_BASE_URL={redact_url(settings.openai_base_url)}" if settings.openai_base_url else "OPENAI_API_KEY"
     try:
         yield
     except openai.AuthenticationError as exc:

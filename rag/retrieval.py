@@ -19,7 +19,8 @@ from rag.chunking import truncate_to_tokens
 from rag.config import Settings, get_settings
 from rag.embeddings import MINILM_WINDOW
 from rag.index import IndexHandle, open_index, synced_lexical
-from rag.text_norm import normalise_title, strip_control
+from rag.store import current_digest, index_errors, reopen_client
+from rag.text_norm import normalise_title, require_text, strip_control
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 Retriever = Literal["hybrid", "dense", "bm25"]
 _TITLE_BONUS = 1.0  # larger than any sum of RRF terms, so a named paper comes first
 _MIN_TITLE_CHARS = 12
+MAX_K = 50
 
 
 @dataclass
@@ -46,7 +48,7 @@ def clean_query(query: str) -> str:
     """The query as searched: control characters removed, cut to the embedding window."""
     if not isinstance(query, str):
         raise TypeError(f"query must be a string, not {type(query).__name__}")
-    text = " ".join(strip_control(query).split())
+    text = " ".join(strip_control(require_text(query, "query")).split())
     if not text:
         raise ValueError("the query is empty: type a question or some keywords about the papers")
     if len(text) > 4 * MINILM_WINDOW:
@@ -60,7 +62,11 @@ def clean_query(query: str) -> str:
 
 
 def get_handle(settings: Settings) -> IndexHandle:
-    """The open index, building it from the bundled collection on first use."""
+    """The open index, building it from the bundled collection on first use.
+
+    Each call compares the collection's digest with the handle's: after an ingest
+    by another process, the client is reopened so dense search sees the new chunks.
+    """
     key = (
         str(settings.index_dir),
         str(settings.chroma_host),
@@ -71,7 +77,14 @@ def get_handle(settings: Settings) -> IndexHandle:
     with _LOCK:
         handle = _HANDLES.get(key)
     if handle is not None:
-        return handle
+        if current_digest(settings) == handle.digest:
+            return handle
+        log.info("the index changed since it was opened (another process ingested): reloading it")
+        with _LOCK:
+            if _HANDLES.get(key) is handle:
+                del _HANDLES[key]
+                if not settings.uses_chroma_server:
+                    reopen_client(settings)
     handle = open_index(settings)
     if handle is None:
         from rag.ingest import ingest
@@ -125,11 +138,16 @@ def search(
     Raises ValueError for an empty query; a very long one is cut to the model window.
     """
     s = settings or get_settings()
-    k = k or s.top_k
+    k = s.top_k if k is None else k
     retriever = retriever or s.retriever
-    if k < 1:
-        raise ValueError("k must be at least 1")
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
     text = clean_query(query)
+    with index_errors(s):
+        return _search(text, k, retriever, s)
+
+
+def _search(text: str, k: int, retriever: Retriever, s: Settings) -> list[Hit]:
     handle = get_handle(s)
     depth = max(4 * k, 20)
     pool: dict[str, _Candidate] = {}

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import chromadb
@@ -49,6 +50,69 @@ class IndexUnavailable(RagIndexError):
     """The Chroma server cannot be reached or the index cannot be opened."""
 
 
+class IndexWriteError(RagIndexError):
+    """The index could not be written (read-only folder, full disk); what was completed is kept."""
+
+
+_LOW_DISK_BYTES = 64 << 20
+
+
+def _server_down(exc: BaseException) -> bool:
+    import httpx
+
+    text = str(exc).lower()
+    return isinstance(exc, httpx.TransportError | ConnectionError) or "could not connect to tenant" in text
+
+
+def index_failure(exc: BaseException, settings: Settings) -> RagIndexError | None:
+    """A clear RagIndexError for what a Chroma, sqlite or file-system failure means, or None if unknown."""
+    where = settings.index_location()
+    text = str(exc)
+    low = text.lower()
+    if settings.uses_chroma_server and _server_down(exc):
+        return IndexUnavailable(
+            f"cannot reach the Chroma server at {where}; start it with `chroma run` "
+            "or unset RAG_CHROMA_HOST to use the embedded index"
+        )
+    errno = getattr(exc, "errno", None)
+    if "readonly database" in low or isinstance(exc, PermissionError) or errno in (30, 13):  # EROFS, EACCES
+        return IndexWriteError(
+            f"the index at {where} is read-only (Chroma needs write access even to search); "
+            "make the folder writable, or set RAG_INDEX_DIR to a writable copy"
+        )
+    if "disk is full" in low or "no space left" in low or errno == 28 or ("compaction" in low and _disk_low(settings)):
+        return IndexWriteError(
+            f"the disk holding the index at {where} is full; free some space and run `rag ingest` again "
+            "(it keeps what was written and resumes)"
+        )
+    if isinstance(exc, chromadb.errors.ChromaError):
+        return RagIndexError(f"the index at {where} failed: {text.splitlines()[0] if text else type(exc).__name__}")
+    return None
+
+
+def _disk_low(settings: Settings) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(settings.index_dir).free < _LOW_DISK_BYTES
+    except OSError:
+        return False
+
+
+@contextmanager
+def index_errors(settings: Settings) -> Iterator[None]:
+    """Re-raise index failures as a RagIndexError whose one-line message says what to do."""
+    try:
+        yield
+    except RagIndexError:
+        raise
+    except Exception as exc:
+        mapped = index_failure(exc, settings)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 _CLIENTS: dict[tuple[str, str | None, int | None], ClientAPI] = {}
 _LOCK = threading.Lock()
 
@@ -71,9 +135,35 @@ def get_client(settings: Settings | None = None) -> ClientAPI:
                         "start it with `chroma run` or unset RAG_CHROMA_HOST to use the embedded index"
                     ) from exc
             else:
-                s.index_dir.mkdir(parents=True, exist_ok=True)
-                _CLIENTS[key] = chromadb.PersistentClient(path=str(s.index_dir / "chroma"), settings=chroma_settings)
+                with index_errors(s):
+                    s.index_dir.mkdir(parents=True, exist_ok=True)
+                    _CLIENTS[key] = chromadb.PersistentClient(
+                        path=str(s.index_dir / "chroma"), settings=chroma_settings
+                    )
         return _CLIENTS[key]
+
+
+def reopen_client(settings: Settings) -> None:
+    """Forget this process's client for the location, so the next use reads the index afresh.
+
+    Embedded Chroma keeps its vector index in memory and does not see what another
+    process wrote; a new client loads it again. The old one is left to the threads
+    still holding it (stopping it under them would break their queries).
+    """
+    key = (str(settings.index_dir), settings.chroma_host, settings.chroma_port)
+    with _LOCK:
+        _CLIENTS.pop(key, None)
+        if not settings.uses_chroma_server:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(str(settings.index_dir / "chroma"), None)
+
+
+def current_digest(settings: Settings) -> str | None:
+    """The chunk-id digest the collection holds now (written by the last completed ingest, in any process)."""
+    meta = get_client(settings).get_collection(settings.collection).metadata or {}
+    digest = meta.get(DIGEST_KEY)
+    return None if digest is None else str(digest)
 
 
 def reset_clients() -> None:

@@ -19,3 +19,21 @@ def normalise_title(title: str) -> str:
 def strip_control(text: str) -> str:
     """Remove control characters that could garble prompts, logs or the terminal."""
     return _CONTROL_RE.sub(" ", text)
+
+
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+
+
+def require_text(text: str, what: str) -> str:
+    """`text` if it is valid Unicode; a ValueError naming `what` if it holds undecodable bytes.
+
+    Python keeps bytes that are not UTF-8 (from argv or a terminal) as lone surrogates,
+    which the tokenizers and the index cannot take.
+    """
+    bad = _SURROGATE_RE.search(text)
+    if bad:
+        raise ValueError(
+            f"the {what} holds bytes that are not valid UTF-8 (at character {bad.start() + 1}); "
+            "check the terminal's encoding and type it again"
+        )
+    return text

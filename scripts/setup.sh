@@ -32,7 +32,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
 if $with_local; then
   if ! check=$(.venv/bin/rag local-model --check 2>&1); then
-    echo "setup: llama-cpp-python crashed on this CPU ($(echo "$check" | head -1 | sed 's/^rag: error: //')); rebuilding it portably without pip's cache…"
+    echo "setup: llama-cpp-python does not run on this CPU ($(echo "$check" | head -1 | sed 's/^rag: error: llama.cpp //')); rebuilding it portably, without pip's cache (a few minutes)…"
     version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
     .venv/bin/python -m pip cache remove 'llama_cpp_python*' >/dev/null 2>&1 || true  # the stale wheel
     CMAKE_ARGS="$PORTABLE_CMAKE_ARGS" .venv/bin/python -m pip install --quiet --disable-pip-version-check \

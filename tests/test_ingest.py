@@ -177,7 +177,9 @@ def test_each_abstract_is_stored_once_so_size_grows_linearly(fresh_settings: Set
     assert paper.abstract == abstract
 
 
-def test_abstract_over_the_limit_is_a_path_line_error(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
+def test_abstract_over_the_limit_is_a_path_line_error(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
     f = write_jsonl(tmp_path / "p.jsonl", [*six_papers[:2], ("Huge", "word " * 5000)])
     settings = fresh_settings.with_overrides(max_abstract_chars=10_000)
     with pytest.raises(rag.CorpusError, match=r"p\.jsonl:3: the abstract is 24,999 characters.*RAG_MAX_ABSTRACT_CHARS"):
@@ -199,7 +201,11 @@ def test_bad_metadata_field_stops_before_anything_is_written(
     rag.ingest([write_jsonl(tmp_path / "first.jsonl", six_papers[:2])], settings=fresh_settings, progress=False)
     before = sorted(index_ids(fresh_settings))
     rows = [{"title": t, "abstract": a} for t, a in six_papers[2:]] + [
-        {"title": "A Paper With A Hostile Field", "abstract": "An abstract long enough to be a real one, truly.", field: "x"}
+        {
+            "title": "A Paper With A Hostile Field",
+            "abstract": "An abstract long enough to be a real one, truly.",
+            field: "x",
+        }
     ]
     f = tmp_path / "bad.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -211,7 +217,9 @@ def test_bad_metadata_field_stops_before_anything_is_written(
 
 def test_oversized_metadata_values_are_refused(tmp_path: Path) -> None:
     f = tmp_path / "m.jsonl"
-    f.write_text(json.dumps({"title": "T", "abstract": "An abstract long enough to count.", "notes": "x" * 3000}) + "\n")
+    f.write_text(
+        json.dumps({"title": "T", "abstract": "An abstract long enough to count.", "notes": "x" * 3000}) + "\n"
+    )
     with pytest.raises(rag.CorpusError, match=r"m\.jsonl:1: field 'notes' is 3,000 characters"):
         load_corpus([f])
     f.write_text(json.dumps({"title": "T", "abstract": "An abstract long enough to count.", "n": 2**70}) + "\n")

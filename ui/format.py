@@ -3,8 +3,9 @@
 All corpus text and model output is escaped (HTML and Markdown) before it is
 put in a message, so an abstract or answer holding `<script>` or a crafted
 link shows as text. Messages hold no HTML at all; the only Markdown in them is
-made here. Titles in the collapsible blocks are plain text (Gradio renders
-them as text).
+made here. The titles of the collapsible blocks are escaped the same way:
+Gradio renders them as HTML and Markdown. Bare URLs become explicit autolinks
+(`<https://…>`), whose target is exactly the visible text.
 """
 
 from __future__ import annotations
@@ -13,15 +14,46 @@ import html
 import re
 from typing import Any
 
+from rag.text_norm import strip_control
 from rag.types import Answer
 
 # Markdown's active characters; < > & are left to html.escape (entities render as the character).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`\\]+", re.IGNORECASE)
+_URL_TRAILING = ".,:;!?*_~'\""
+_WWW = re.compile(r"\bwww\.", re.IGNORECASE)
+
+
+def _escape_plain(text: str) -> str:
+    # "www." would be auto-linked, with our backslashes inside the link: break the pattern instead.
+    return _WWW.sub(lambda m: m.group(0)[:3] + "\\.", html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False))
+
+
+def _url_end(url: str) -> str:
+    """The URL without trailing punctuation or an unbalanced ")" (as GitHub's autolinker decides)."""
+    while url:
+        if url[-1] in _URL_TRAILING or (url[-1] == ")" and url.count(")") > url.count("(")):
+            url = url[:-1]
+        else:
+            break
+    return url
 
 
 def escape(text: str) -> str:
-    """Text that renders literally in Gradio's Markdown (no HTML, no Markdown syntax, no LaTeX)."""
-    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
+    """Text that renders literally in Gradio's Markdown (no HTML, no Markdown syntax, no LaTeX).
+
+    Control characters (NUL, ESC, ...) are removed; bare http(s) URLs become autolinks.
+    """
+    text = strip_control(text)
+    out, pos = [], 0
+    for m in _URL.finditer(text):
+        url = _url_end(m.group(0))
+        if len(url) <= len(m.group(0).split("://", 1)[0]) + 3:
+            continue
+        out += [_escape_plain(text[pos : m.start()]), f"<{url}>"]
+        pos = m.start() + len(url)
+    out.append(_escape_plain(text[pos:]))
+    return "".join(out)
 
 
 def format_answer(answer: Answer) -> list[dict[str, Any]]:
@@ -50,7 +82,7 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
             {
                 "role": "assistant",
                 "content": escape(c.abstract or c.evidence),
-                "metadata": {"title": f"[{n}] Full abstract: {c.title}", "status": "done"},
+                "metadata": {"title": escape(f"[{n}] Full abstract: {c.title}"), "status": "done"},
             }
         )
     return messages
