@@ -71,7 +71,7 @@ def index_failure(exc: BaseException, settings: Settings) -> RagIndexError | Non
     low = text.lower()
     if settings.uses_chroma_server and _server_down(exc):
         return IndexUnavailable(
-            f"cannot reach the Chroma server at {where}; start it with `chroma run` "
+            f"cannot reach the {where}; start it with `chroma run` "
             "or unset RAG_CHROMA_HOST to use the embedded index"
         )
     errno = getattr(exc, "errno", None)
@@ -131,7 +131,7 @@ def get_client(settings: Settings | None = None) -> ClientAPI:
                     )
                 except Exception as exc:  # chromadb raises several kinds here
                     raise IndexUnavailable(
-                        f"cannot reach the Chroma server at {s.index_location()} ({exc}); "
+                        f"cannot reach the {s.index_location()} ({exc}); "
                         "start it with `chroma run` or unset RAG_CHROMA_HOST to use the embedded index"
                     ) from exc
             else:

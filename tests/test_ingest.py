@@ -261,3 +261,34 @@ def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
     assert sorted(p.abstract for p in papers) == sorted(a for _, a in six_papers[:3])
     again = rag.ingest([f], settings=fresh_settings, progress=False)
     assert (again.added, again.removed) == (0, 0)
+
+
+def test_a_running_process_sees_an_ingest_made_by_another(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
+    """Embedded Chroma caches its vectors in memory; dense search used to miss papers another process added."""
+    rag.ingest([write_jsonl(tmp_path / "a.jsonl", six_papers)], settings=fresh_settings, progress=False)
+    query = "octopus skin camouflage learned from reef images"
+    assert "Octopus" not in rag.search(query, k=1, retriever="dense", settings=fresh_settings)[0].title
+    new = write_jsonl(
+        tmp_path / "b.jsonl",
+        [
+            (
+                "Octopus Camouflage Networks",
+                "We study how octopus skin changes colour for camouflage, with networks trained on reef images.",
+            )
+        ],
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", "-q", str(new)],
+        cwd=ROOT,
+        env={**os.environ, "RAG_INDEX_DIR": str(fresh_settings.index_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    for retriever in ("dense", "bm25", "hybrid"):
+        assert (
+            rag.search(query, k=1, retriever=retriever, settings=fresh_settings)[0].title
+            == "Octopus Camouflage Networks"
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rag.config import Settings
@@ -38,7 +40,7 @@ def test_answer_message_has_numbered_sources_also_retrieved_and_expandable_abstr
     assert "1. **Paper One** — “Evidence sentence.”" in main["content"]
     assert "**Also retrieved** (not cited)" in main["content"] and "Paper &lt;b&gt;Two&lt;/b&gt;" in main["content"]
     assert "answered by extractive" in main["content"]
-    assert abstract["metadata"]["title"] == "[1] Full abstract: Paper One"
+    assert abstract["metadata"]["title"] == "\\[1\\] Full abstract: Paper One"  # Markdown-escaped, shows "[1]"
     assert "<img" not in abstract["content"] and "<script" not in abstract["content"]
 
 
@@ -84,3 +86,25 @@ def test_unreachable_backend_is_a_readable_message(bundled_settings: Settings) -
 def test_escape_keeps_apostrophes_and_quotes_readable() -> None:
     out = escape('a transformer\'s "soft" prompt & more')
     assert "&#" not in out and "'" in out and '"' in out and "&amp;" in out
+
+
+def test_titles_are_escaped_in_the_collapsible_headers_and_never_linked() -> None:
+    hostile = '<div style="position:fixed">x</div><a href="https://evil.example/p">y</a> https://evil.example/q'
+    main, abstract = format_answer(answer(citations=[Citation(hostile, "p1", "Evidence.", "Abstract.")]))
+    title = abstract["metadata"]["title"]
+    assert "<div" not in title and "<a" not in title and "&lt;div" in title
+    assert "https://" not in title and "https:\\/\\/evil" in title  # breaks the autolinker: shown as text
+    assert "<https://" not in main["content"]
+
+
+def test_control_characters_never_reach_the_page(bundled_settings: Settings) -> None:
+    updates = list(respond("lottery\x00 ticket \x1b[31m red\x07", [], [], 3, bundled_settings))
+    shown = json.dumps([m["content"] for m in updates[-1][1]])
+    assert "\\u0000" not in shown and "\\u001b" not in shown and "\\u0007" not in shown
+
+
+def test_bare_urls_link_to_exactly_what_they_show() -> None:
+    text = escape("Code (https://example.com/a_b-c). See https://x.org/p?q=1, or www.example.org.")
+    assert "\\(<https://example.com/a_b-c>\\)." in text
+    assert "<https://x.org/p?q=1>," in text
+    assert "<" + "www" not in text and "www\\.example" in text  # not auto-linked with a stray backslash

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+# Offline means offline: no usage analytics or version checks from Gradio (set before it is imported).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
@@ -70,7 +74,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     s = settings or get_settings()
     papers = len(rag.indexed_papers(settings=s))
     demo: gr.Blocks
-    with gr.Blocks(title="Ask the papers") as demo:
+    with gr.Blocks(title="Ask the papers", analytics_enabled=False) as demo:
         gr.Markdown(header(s, papers), elem_id="header")
         chatbot = gr.Chatbot(
             height=560,

@@ -25,8 +25,9 @@ _WWW = re.compile(r"\bwww\.", re.IGNORECASE)
 
 
 def _escape_plain(text: str) -> str:
-    # "www." would be auto-linked, with our backslashes inside the link: break the pattern instead.
-    return _WWW.sub(lambda m: m.group(0)[:3] + "\\.", html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False))
+    # "www." and "scheme://" would be auto-linked, with our backslashes inside the link: break the patterns.
+    escaped = html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False).replace("://", ":\\/\\/")
+    return _WWW.sub(lambda m: m.group(0)[:3] + "\\.", escaped)
 
 
 def _url_end(url: str) -> str:
@@ -39,12 +40,15 @@ def _url_end(url: str) -> str:
     return url
 
 
-def escape(text: str) -> str:
+def escape(text: str, links: bool = True) -> str:
     """Text that renders literally in Gradio's Markdown (no HTML, no Markdown syntax, no LaTeX).
 
-    Control characters (NUL, ESC, ...) are removed; bare http(s) URLs become autolinks.
+    Control characters (NUL, ESC, ...) are removed. With `links`, bare http(s) URLs become
+    autolinks whose target is the visible text; without (titles), nothing is a link.
     """
     text = strip_control(text)
+    if not links:
+        return _escape_plain(text)
     out, pos = [], 0
     for m in _URL.finditer(text):
         url = _url_end(m.group(0))
@@ -61,28 +65,31 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
     parts = [escape(answer.text)]
     if answer.citations:
         lines = ["**Sources**", ""]
-        lines += [f"{n}. **{escape(c.title)}** — “{escape(c.evidence)}”" for n, c in enumerate(answer.citations, 1)]
+        lines += [
+            f"{n}. **{escape(c.title, links=False)}** — “{escape(c.evidence)}”"
+            for n, c in enumerate(answer.citations, 1)
+        ]
         parts.append("\n".join(lines))
     cited = {c.paper_id for c in answer.citations}
     others = [h for h in answer.sources if h.paper_id not in cited]
     if others:
         label = "**Closest papers**" if answer.abstained else "**Also retrieved** (not cited)"
-        parts.append("\n".join([label, ""] + [f"- {escape(h.title)}" for h in others]))
+        parts.append("\n".join([label, ""] + [f"- {escape(h.title, links=False)}" for h in others]))
     notes = []
     if answer.unsupported_sentences:
         notes.append(f"{len(answer.unsupported_sentences)} sentence(s) are not supported by the abstracts they cite")
     if answer.dropped_citations:
-        dropped = ", ".join(escape(d.cited) for d in answer.dropped_citations)
+        dropped = ", ".join(escape(d.cited, links=False) for d in answer.dropped_citations)
         notes.append(f"removed citations that are not among the sources: {dropped}")
     parts += [f"> ⚠ {n}" for n in notes]
-    parts.append(f"*answered by {escape(answer.backend)} in {sum(answer.timings.values()):.2f} s*")
+    parts.append(f"*answered by {escape(answer.backend, links=False)} in {sum(answer.timings.values()):.2f} s*")
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": "\n\n".join(parts)}]
     for n, c in enumerate(answer.citations, 1):
         messages.append(
             {
                 "role": "assistant",
                 "content": escape(c.abstract or c.evidence),
-                "metadata": {"title": escape(f"[{n}] Full abstract: {c.title}"), "status": "done"},
+                "metadata": {"title": escape(f"[{n}] Full abstract: {c.title}", links=False), "status": "done"},
             }
         )
     return messages
@@ -94,4 +101,4 @@ def format_partial(text: str) -> str:
 
 
 def format_error(message: str) -> str:
-    return f"⚠ {escape(message)}"
+    return f"⚠ {escape(message, links=False)}"

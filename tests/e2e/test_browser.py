@@ -23,15 +23,55 @@ XSS_ABSTRACT = (
     "Our benchmark of hostile markup shows that escaping every abstract prevents script injection in chat UIs."
 )
 
+HOSTILE_TITLE = (
+    '<div id="overlay" style="position:fixed;top:0;left:0;width:100vw;height:100vh;z-index:9999;background:red">'
+    'Overlay</div><a id="phish" href="https://evil.example/phish">Verify your account</a>'
+    '<img id="beacon" src="http://127.0.0.1:{port}/beacon.png"> Planting Markup in Paper Titles'
+)
+HOSTILE_ABSTRACT = (
+    "We plant overlays, phishing links and beacon images in paper titles to test whether research chat interfaces "
+    "render titles as text. Escaping every title keeps the page intact (code: https://example.com/title_markup)."
+)
+
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test.sh installs it)")
 
 
 @pytest.fixture(scope="module")
-def ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def beacon() -> Iterator[tuple[int, list[str]]]:
+    """A loopback HTTP server that records every request: a hostile image must never reach it."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], hits
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ui_url(
+    bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory, beacon: tuple[int, list[str]]
+) -> Iterator[str]:
     index_dir = tmp_path_factory.mktemp("ui") / "index"
     shutil.copytree(bundled_settings.index_dir, index_dir)
     extra = index_dir.parent / "hostile.jsonl"
-    extra.write_text(json.dumps({"title": XSS_TITLE, "abstract": XSS_ABSTRACT}) + "\n")
+    extra.write_text(
+        json.dumps({"title": XSS_TITLE, "abstract": XSS_ABSTRACT})
+        + "\n"
+        + json.dumps({"title": HOSTILE_TITLE.format(port=beacon[0]), "abstract": HOSTILE_ABSTRACT})
+        + "\n"
+    )
     rag.ingest([extra], settings=Settings(index_dir=index_dir, _env_file=None), progress=False)  # type: ignore[call-arg]
     port = free_port()
     with serving(["ui", "--port", str(port)], f"http://127.0.0.1:{port}/", {"RAG_INDEX_DIR": str(index_dir)}, 120):
@@ -86,3 +126,25 @@ def test_gradio_client_gets_an_answer_with_sources(ui_url: str) -> None:
     assert box == ""
     answer_text = chat[1]["content"] if isinstance(chat[1]["content"], str) else json.dumps(chat[1]["content"])
     assert "Sources" in answer_text and "Emergent Abilities of Large Language Models" in answer_text
+
+
+def test_markup_in_a_title_renders_as_text_everywhere(page: Any, beacon: tuple[int, list[str]]) -> None:
+    """An ingested title with an overlay, a phishing link and a beacon image: none of them may take effect."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    ask(page, "Which paper plants overlays, phishing links and beacon images in paper titles?")
+    chat = page.locator("#chat")
+    chat.locator("text=Full abstract").first.click()
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('title_markup')")
+    page.wait_for_timeout(500)
+    text = chat.inner_text()
+    assert '<div id="overlay"' in text and "evil.example/phish" in text  # shown literally, as text
+    assert page.locator("#overlay, #phish, #beacon").count() == 0
+    assert page.locator("a[href*='evil.example']").count() == 0
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('*')].every(e => getComputedStyle(e).position !== 'fixed'"
+        " || e.getBoundingClientRect().width < window.innerWidth / 2)"
+    ), "an element covers the page"
+    assert beacon[1] == [] and not [u for u in requests if "beacon" in u or "evil.example" in u]
+    hrefs = page.evaluate("() => [...document.querySelectorAll('#chat a[href]')].map(a => a.href)")
+    assert "https://example.com/title_markup" in hrefs and not [h for h in hrefs if "%5C" in h]
