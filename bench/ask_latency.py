@@ -6,6 +6,12 @@ Usage: python bench/ask_latency.py [--local] [--limit N]
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import time
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+
+argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
+
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import rag
 from bench.common import temp_settings, timed

@@ -6,9 +6,18 @@ same packaged model file and tokenizer, so both sides run the same network on th
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+
+argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
+
 import shutil
 import tempfile
-from pathlib import Path
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings

@@ -7,6 +7,12 @@ Usage: python bench/local_model_speed.py [--runs 5] [--prompt-tokens 512] [--gen
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import statistics
 import time

@@ -6,12 +6,17 @@ Synthetic abstracts are short (about 30 word-pieces) so that the run takes minut
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import random
 import tempfile
 import time
-from pathlib import Path
 
 import rag
 from bench.common import percentiles, temp_settings

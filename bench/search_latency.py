@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+
+argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
+
 import time
 
 import rag

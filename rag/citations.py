@@ -24,6 +24,7 @@ from rag.types import Citation, DroppedCitation, SentenceCheck
 MARKER_RE = re.compile(r"(?<![\^_\w])\[(\d+(?:\s*(?:,|;|-|–)\s*\d+)*)\](?![\^_{(\w])")
 _QUOTED_RE = re.compile(r"[\"“”]([^\"“”\n]{8,300})[\"“”]|\*\*?([^*\n]{8,300})\*\*?")
 TITLE_MATCH = 88.0
+UNVERIFIED_TITLE = "(a title not among the sources, removed)"
 SUPPORT_THRESHOLD = 0.5
 
 
@@ -115,6 +116,7 @@ def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndar
     clean = MARKER_RE.sub(renumber, text)
     clean = re.sub(r"[ \t]+([.,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", clean)).strip()
 
+    false_titles: list[tuple[int, int]] = []
     for m in _QUOTED_RE.finditer(clean):
         candidate = (m.group(1) or m.group(2) or "").strip()
         source = _title_source(candidate, sources)
@@ -123,6 +125,9 @@ def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndar
                 order.append(source.number)
         elif _looks_like_title(candidate):
             dropped.append(DroppedCitation(candidate, "not among the retrieved sources"))
+            false_titles.append(m.span())
+    for start, end in reversed(false_titles):  # the reader must not take a false title for a real one
+        clean = clean[:start] + UNVERIFIED_TITLE + clean[end:]
 
     checks = _check_sentences(clean, [by_number[n] for n in order], sentence_vectors or {})
     citations = [

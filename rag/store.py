@@ -71,8 +71,7 @@ def index_failure(exc: BaseException, settings: Settings) -> RagIndexError | Non
     low = text.lower()
     if settings.uses_chroma_server and _server_down(exc):
         return IndexUnavailable(
-            f"cannot reach the {where}; start it with `chroma run` "
-            "or unset RAG_CHROMA_HOST to use the embedded index"
+            f"cannot reach the {where}; start it with `chroma run` or unset RAG_CHROMA_HOST to use the embedded index"
         )
     errno = getattr(exc, "errno", None)
     if "readonly database" in low or isinstance(exc, PermissionError) or errno in (30, 13):  # EROFS, EACCES

@@ -67,6 +67,13 @@ def test_made_up_title_is_dropped_not_cited() -> None:
     )
 
 
+def test_a_dropped_title_is_marked_in_the_text_not_left_beside_a_real_marker() -> None:
+    v = verify("Abilities emerge at scale [2]. See also *Attention Is All You Need* [2].", SOURCES)
+    assert "Attention Is All You Need" not in v.text
+    assert v.text == "Abilities emerge at scale [1]. See also (a title not among the sources, removed) [1]."
+    assert [d.cited for d in v.dropped] == ["Attention Is All You Need"]
+
+
 def test_written_title_of_a_source_counts_as_a_citation() -> None:
     v = verify('The paper "Learning Universal Predictors" trains transformers on Solomonoff data.', SOURCES)
     assert [c.title for c in v.citations] == ["Learning Universal Predictors"] and not v.dropped

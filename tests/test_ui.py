@@ -108,3 +108,13 @@ def test_bare_urls_link_to_exactly_what_they_show() -> None:
     assert "\\(<https://example.com/a_b-c>\\)." in text
     assert "<https://x.org/p?q=1>," in text
     assert "<" + "www" not in text and "www\\.example" in text  # not auto-linked with a stray backslash
+
+
+def test_every_example_question_gets_a_cited_answer(bundled_settings: Settings) -> None:
+    """The examples are the first thing a new user clicks: none may abstain."""
+    import rag
+    from ui.app import EXAMPLES
+
+    for question in EXAMPLES:
+        answer = rag.ask(question, settings=bundled_settings)
+        assert not answer.abstained and answer.citations, question

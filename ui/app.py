@@ -26,7 +26,7 @@ EXAMPLES = [
     "What are emergent abilities of large language models?",
     "Do networks trained from different seeds learn the same neurons?",
     "How can quantized LLMs be fine-tuned without storing gradients?",
-    "What is a universal lottery ticket?",
+    "Can a single sparse subnetwork be reused across many tasks?",
 ]
 Chat = list[dict[str, Any]]
 History = list[dict[str, str]]
