@@ -183,14 +183,19 @@ def state_file(state_dir: Path, host: str, port: int) -> Path:
     return state_dir / f"{host}_{port}.json"
 
 
-def _pid_alive(pid: int) -> bool:
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by its supervisor, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def server_failure(base_url: str | None, state_dir: Path | None = None, wait: float = 3.0) -> str | None:
@@ -221,11 +226,11 @@ def server_failure(base_url: str | None, state_dir: Path | None = None, wait: fl
             return None
         if record.get("returncode") is not None:
             return ServerExit(int(record["returncode"]), tuple(record.get("log_tail", []))).describe()
-        if _pid_alive(int(record["pid"])) or time.monotonic() > deadline:
-            if not _pid_alive(int(record["pid"])):
-                return "is no longer running (its supervisor, `rag local-model`, was stopped too)"
-            return None
-        time.sleep(0.1)
+        if _running(int(record["pid"])):
+            return None  # it runs: the failure is something else
+        if time.monotonic() > deadline:  # dead, and its supervisor never said how
+            return "is no longer running (its supervisor, `rag local-model`, was stopped too)"
+        time.sleep(0.05)  # dead: give the supervisor a moment to record how
 
 
 def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> int:
