@@ -17,7 +17,7 @@ import time
 
 import rag
 from bench.common import percentiles, temp_settings
-from rag.local_server import running_local_model
+from rag.local.server import running_local_model
 from tests.test_retrieval import QUESTIONS
 
 parser = argparse.ArgumentParser()

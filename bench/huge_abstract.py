@@ -21,9 +21,9 @@ import time
 
 import rag
 from bench.common import temp_settings
-from rag.chunking import chunk_paper
-from rag.embeddings import get_embedder
-from rag.sentences import sentence_spans
+from rag.index.minilm import MiniLMEmbedder
+from rag.ingest.chunking import chunk_paper
+from rag.text import sentence_spans
 from rag.types import Paper
 
 parser = argparse.ArgumentParser()
@@ -57,10 +57,10 @@ for size in args.sizes:
     path = folder / "huge.jsonl"
     path.write_text(json.dumps({"title": title, "abstract": text}) + "\n")
     chunks = chunk_paper(Paper("p", title, text), settings.chunk_tokens, settings.chunk_overlap)
-    embedder = get_embedder(settings)
+    embedder = MiniLMEmbedder(settings.embedding_batch_size, settings.embedding_threads)
     embedder.embed_query("warm up")
     start = time.perf_counter()
-    embedder.embed_with_spans([c.text for c in chunks], [sentence_spans(c.text, len(title) + 1) for c in chunks])  # type: ignore[attr-defined]
+    embedder.embed_with_spans([c.text for c in chunks], [sentence_spans(c.text, len(title) + 1) for c in chunks])
     embed_s = time.perf_counter() - start
     start = time.perf_counter()
     report = rag.ingest([path], settings=settings, progress=False)

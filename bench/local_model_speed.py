@@ -19,7 +19,7 @@ import time
 
 import llama_cpp
 
-from rag.local_model import bundled_gguf, default_threads
+from rag.local.model import bundled_gguf, default_threads
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--runs", type=int, default=5)

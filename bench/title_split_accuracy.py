@@ -12,8 +12,8 @@ import argparse
 
 argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stray arguments
 
-from rag.corpus import load_corpus
-from rag.title_split import split_title
+from rag.ingest.corpus import load_corpus
+from rag.ingest.titles import split_title
 
 papers = load_corpus()
 wrong = [p for p in papers if split_title(f"{p.title} {p.abstract}")[0] != p.title]

@@ -20,8 +20,9 @@ from tqdm import tqdm
 import rag
 from eval.metrics import score_item, summarise
 from eval.report import write_outputs
-from rag.llm import backend_name
-from rag.local_server import LocalServer, running_local_model
+from rag.answer.answerers import ANSWERERS, backend_name
+from rag.index.search import RETRIEVERS
+from rag.local.server import LocalServer, running_local_model
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = HERE / "questions.jsonl"
@@ -98,8 +99,8 @@ def maybe_local_model(enabled: bool) -> Iterator[LocalServer | None]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag eval", description="Evaluate retrieval, citations and abstention.")
-    p.add_argument("--backend", action="append", choices=["extractive", "openai"], help="repeat to compare")
-    p.add_argument("--retriever", action="append", choices=["hybrid", "dense", "bm25"], help="repeat to compare")
+    p.add_argument("--backend", action="append", choices=list(ANSWERERS), help="repeat to compare")
+    p.add_argument("--retriever", action="append", choices=RETRIEVERS, help="repeat to compare")
     p.add_argument("--base-url", help="OpenAI-compatible server (Ollama, llama.cpp, vLLM); sets --backend openai")
     p.add_argument("--model", help="chat model name for --backend openai")
     p.add_argument("--local", action="store_true", help="start the bundled local model for the run and use it")

@@ -1,37 +1,69 @@
 """Ask questions of a collection of paper abstracts; answers cite the papers they rest on.
 
-Public API: `load_corpus`, `build_index` (alias of `ingest`), `search`, `ask`, `ask_stream`, and the types.
+Public API: `Library` (a collection you ingest into, search and ask) and, over a default
+Library per configuration, `load_corpus`, `ingest` (alias `build_index`), `search`, `ask`,
+`ask_stream`, `indexed_papers`, `index_exists`; the types and the errors they raise.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
-from rag.offline import seed_tiktoken_cache
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
-seed_tiktoken_cache()  # before anything imports tiktoken: its encodings load offline
+from rag.answer.answerers import BackendError
+from rag.config import Settings, get_settings
+from rag.index.errors import IndexMissing, IndexModelMismatch, IndexUnavailable, IndexWriteError, RagIndexError
+from rag.ingest.corpus import load_corpus
+from rag.ingest.formats import CorpusError
+from rag.ingest.pipeline import IngestReport
+from rag.library import Library, library_for
+from rag.types import Answer, Citation, Hit, Paper
 
-from rag.config import Settings, get_settings  # noqa: E402
-from rag.corpus import load_corpus  # noqa: E402
-from rag.formats import CorpusError  # noqa: E402
-from rag.index import index_exists, indexed_papers  # noqa: E402
-from rag.ingest import IngestReport, ingest  # noqa: E402
-from rag.llm import BackendError  # noqa: E402
-from rag.retrieval import search  # noqa: E402
-from rag.store import IndexModelMismatch, IndexUnavailable, RagIndexError  # noqa: E402
-from rag.types import Answer, Citation, Hit, Paper  # noqa: E402
+
+def ingest(
+    paths: Sequence[str | Path] | None = None,
+    *,
+    include_bundled: bool | None = None,
+    sync: bool = False,
+    rebuild: bool = False,
+    settings: Settings | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Add the papers of `paths` (default: the bundled collection) to the index; see `Library.ingest`."""
+    return library_for(settings).ingest(
+        paths, include_bundled=include_bundled, sync=sync, rebuild=rebuild, progress=progress
+    )
+
 
 build_index = ingest
 
-if TYPE_CHECKING:
-    from rag.chain import ask, ask_stream
+
+def search(
+    query: str, k: int | None = None, *, retriever: str | None = None, settings: Settings | None = None
+) -> list[Hit]:
+    """The `k` papers that best match `query`, best first; builds the index on first use."""
+    return library_for(settings).search(query, k, retriever, settings=settings)
 
 
-def __getattr__(name: str) -> Any:
-    """ask/ask_stream load the chat stack (LangChain-OpenAI) on first use: `rag ingest` starts faster."""
-    if name in ("ask", "ask_stream"):
-        from rag import chain
+def ask(question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
+    """Answer `question`, citing the papers it rests on. Overrides: `k`, `settings`, any Settings field."""
+    return library_for(overrides.get("settings")).ask(question, history, **overrides)
 
-        return getattr(chain, name)
-    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
+def ask_stream(question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Iterator[str | Answer]:
+    """Text pieces as the answer is written, then the final verified `Answer`."""
+    return library_for(overrides.get("settings")).ask_stream(question, history, **overrides)
+
+
+def indexed_papers(settings: Settings | None = None) -> list[Paper]:
+    """The papers the index holds, in title order."""
+    return library_for(settings).papers()
+
+
+def index_exists(settings: Settings | None = None) -> bool:
+    """Whether the configured index has been built (creates nothing)."""
+    return library_for(settings).exists()
 
 
 __all__ = [
@@ -40,9 +72,12 @@ __all__ = [
     "Citation",
     "CorpusError",
     "Hit",
+    "IndexMissing",
     "IndexModelMismatch",
     "IndexUnavailable",
+    "IndexWriteError",
     "IngestReport",
+    "Library",
     "Paper",
     "RagIndexError",
     "Settings",

@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import rag
-from rag.formats import CorpusError
-from rag.llm import BackendError
-from rag.local_server import LocalModelError
+from rag.answer.answerers import ANSWERERS, BackendError
+from rag.index.errors import RagIndexError
+from rag.index.search import MAX_K, RETRIEVERS
+from rag.ingest.formats import CorpusError
+from rag.local.server import LocalModelError
 from rag.offline import ModelFileError
-from rag.retrieval import MAX_K
-from rag.store import RagIndexError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -81,8 +81,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_model(args: argparse.Namespace) -> int:
-    from rag.local_model import REBUILD_HINT, bundled_gguf, check_build
-    from rag.local_server import serve
+    from rag.local.model import REBUILD_HINT, bundled_gguf, check_build
+    from rag.local.server import serve
 
     model = Path(args.model) if args.model else bundled_gguf()
     if not model.is_file():
@@ -121,14 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="find the papers that best match a query")
     p.add_argument("query")
     p.add_argument("-k", type=_k, default=None, help="number of papers (default RAG_TOP_K, 5)")
-    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"], default=None, help="default RAG_RETRIEVER")
+    p.add_argument("--retriever", choices=RETRIEVERS, default=None, help="default RAG_RETRIEVER")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the papers, citing them")
     p.add_argument("question")
     p.add_argument("-k", type=_k, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
-    p.add_argument("--backend", choices=["auto", "extractive", "openai"], default=None, help="override RAG_LLM")
+    p.add_argument("--backend", choices=["auto", *ANSWERERS], default=None, help="override RAG_LLM")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(handler=_cmd_ask)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MINILM = "all-MiniLM-L6-v2-onnx-int8"
@@ -20,53 +20,128 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "paper-rag"
 
 
+class AnswerTuning(BaseModel):
+    """The thresholds that decide what the offline answerer quotes and when an answer is withheld.
+
+    Calibrated on questions written for the tests, then checked on the evaluation set; set as
+    RAG_ANSWER__<NAME> (e.g. RAG_ANSWER__MIN_COSINE=0.4).
+    """
+
+    min_cosine: float = Field(
+        default=0.42,
+        ge=-1,
+        le=1,
+        description="best sentence cosine below which no sentence is about the question: abstain",
+    )
+    min_score: float = Field(
+        default=0.38, ge=0, le=1, description="combined score (0.6 cosine + 0.4 term overlap) a quoted sentence needs"
+    )
+    near_best: float = Field(
+        default=0.10, ge=0, le=1, description="sentences scoring within this of the best are quoted too"
+    )
+    detail_min_cosine: float = Field(
+        default=0.3,
+        ge=-1,
+        le=1,
+        description="cosine a sentence needs to count as stating a detail the question asks for",
+    )
+    max_sentences: int = Field(default=3, ge=1, le=20, description="sentences an offline answer quotes at most")
+    max_per_paper: int = Field(default=2, ge=1, le=20, description="sentences quoted from one paper at most")
+    support: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="word overlap or sentence cosine an answer sentence needs with its cited evidence",
+    )
+
+
 class Settings(BaseSettings):
     """Configuration; functions take explicit arguments that default to these values."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", extra="ignore", populate_by_name=True, env_nested_delimiter="__"
+    )
 
-    index_dir: Path = Field(default_factory=lambda: default_data_dir() / "index")
-    chroma_host: str | None = None
-    chroma_port: int | None = None
-    collection: str = "papers"
+    index_dir: Path = Field(
+        default_factory=lambda: default_data_dir() / "index", description="folder of the embedded index and BM25"
+    )
+    chroma_host: str | None = Field(
+        default=None, description="a Chroma server (`chroma run`) to use instead of the folder"
+    )
+    chroma_port: int | None = Field(default=None, ge=1, le=65535, description="the Chroma server's port (default 8000)")
+    collection: str = Field(default="papers", description="Chroma collection name (a name, not a path)")
 
-    embedding_model: str = MINILM
-    embedding_batch_size: int = Field(default=8, ge=1)
-    embedding_threads: int = Field(default=0, ge=0, description="0: onnxruntime decides")
+    embedding_model: str = Field(
+        default=MINILM, description="embedding model; changing it needs `rag ingest --rebuild`"
+    )
+    embedding_batch_size: int = Field(
+        default=8, ge=1, description="texts per embedding call (8 was fastest on 2 cores)"
+    )
+    embedding_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0: onnxruntime decides")
     max_abstract_chars: int = Field(
         default=20_000,
         ge=100,
-        description="longest abstract accepted at ingest (arXiv allows 1,920 characters); longer is an error",
+        description="longest abstract accepted at ingest (arXiv allows 1,920); longer is an error",
     )
-    chunk_tokens: int = Field(default=256, ge=32, le=256)
-    chunk_overlap: int = Field(default=32, ge=0)
+    chunk_tokens: int = Field(
+        default=256, ge=32, le=256, description="chunk size in MiniLM word-pieces, title included"
+    )
+    chunk_overlap: int = Field(
+        default=32, ge=0, description="word-pieces a chunk repeats from the end of the one before"
+    )
 
-    top_k: int = Field(default=5, ge=1, le=50)
-    retriever: Literal["hybrid", "dense", "bm25"] = "hybrid"
-    rrf_k: int = Field(default=60, ge=1)
-    title_match_threshold: float = Field(default=88.0, ge=0, le=100)
+    top_k: int = Field(default=5, ge=1, le=50, description="papers per search and per answer")
+    retriever: Literal["hybrid", "dense", "bm25"] = Field(
+        default="hybrid", description="ranking used by search and ask"
+    )
+    rrf_k: int = Field(default=60, ge=1, description="reciprocal-rank-fusion constant for the dense and BM25 rankings")
+    title_match_threshold: float = Field(
+        default=88.0, ge=0, le=100, description="fuzzy score (0-100) above which text is taken to name a paper's title"
+    )
+    answer: AnswerTuning = Field(
+        default_factory=lambda: AnswerTuning(), description="answer thresholds (RAG_ANSWER__*)"
+    )
 
-    llm: Literal["auto", "extractive", "openai"] = "auto"
-    chat_model: str = "gpt-4o-mini"
+    llm: str = Field(
+        default="auto", description="who answers: auto, or a backend of rag.answer.answerers (extractive, openai)"
+    )
+    chat_model: str = Field(
+        default="gpt-4o-mini", description="chat model name for OpenAI or an OpenAI-compatible server"
+    )
     openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY")
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY"),
+        description="OpenAI key (never printed or logged)",
     )
     openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL")
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "RAG_OPENAI_BASE_URL"),
+        description="an OpenAI-compatible server (llama.cpp, Ollama, vLLM, LM Studio)",
     )
 
-    context_tokens: int = Field(default=2500, ge=200, description="token budget for the numbered sources")
-    max_answer_tokens: int = Field(default=256, ge=16)
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    llm_timeout: float = Field(default=120.0, gt=0)
-    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    context_tokens: int = Field(
+        default=2500, ge=200, description="token budget (tiktoken) for the sources a chat model gets"
+    )
+    max_answer_tokens: int = Field(default=256, ge=16, description="longest answer a chat model may write")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="chat model temperature")
+    llm_timeout: float = Field(default=120.0, gt=0, description="seconds before a chat request times out")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="retries of a failed chat request")
 
     local_model_state_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "paper-rag" / "local-model",
         description="where `rag local-model` records its server, so a crash can be reported by other processes",
     )
 
-    ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers computed at once in the UI")
+    ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers the chat UI computes at once")
+
+    @field_validator("llm")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from rag.answer.answerers import ANSWERERS
+
+        if value != "auto" and value not in ANSWERERS:
+            raise ValueError(f"must be auto or one of: {', '.join(ANSWERERS)}")
+        return value
 
     @field_validator("collection")
     @classmethod
@@ -119,7 +194,7 @@ def describe_invalid(exc: ValidationError, names: dict[str, str] | None = None) 
     """One line per invalid setting, named as the user set it (env var, or `names` for call arguments)."""
     lines = []
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
+        field = "__".join(str(part) for part in error["loc"])
         if names is not None:
             label = names.get(field, field)
         else:

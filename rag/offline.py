@@ -5,7 +5,7 @@ files; we write them into tiktoken's cache under the key tiktoken derives from
 the download address, so stock tiktoken (and every library that calls it)
 finds them and never goes online. The address and expected sha256 are read
 from tiktoken's own source, so a tiktoken upgrade cannot silently desync us.
-This runs when `rag` is imported, before anything imports tiktoken.
+`rag.tokens.ensure_tiktoken_offline` runs this once, the first time tiktoken is needed.
 """
 
 from __future__ import annotations

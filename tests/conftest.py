@@ -1,4 +1,4 @@
-"""Test isolation: every test gets its own index directory; one bundled index is shared read-only."""
+"""Test isolation: every test gets its own index directory (and Library); one bundled index is shared read-only."""
 
 from __future__ import annotations
 
@@ -16,10 +16,7 @@ for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RAG_CHROMA_HOST", "RAG_CHROMA_
 
 import rag  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embeddings import reset_embedders  # noqa: E402
-from rag.index import reset_lexical_cache  # noqa: E402
-from rag.retrieval import reset_search_cache  # noqa: E402
-from rag.store import reset_clients  # noqa: E402
+from rag.library import forget_library  # noqa: E402
 
 
 def make_settings(index_dir: Path, **overrides: object) -> Settings:
@@ -37,15 +34,6 @@ def bundled_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture
 def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
     """Settings of an empty index of this test's own."""
-    yield make_settings(tmp_path / "index")
-    reset_search_cache()
-    reset_lexical_cache()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _reset_caches() -> Iterator[None]:
-    yield
-    reset_search_cache()
-    reset_lexical_cache()
-    reset_clients()
-    reset_embedders()
+    settings = make_settings(tmp_path / "index")
+    yield settings
+    forget_library(settings)

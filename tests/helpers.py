@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rag.local_model import free_port
-from rag.local_model import stop_process as stop
+from rag.local.model import free_port
+from rag.local.model import stop_process as stop
 
 __all__ = ["free_port", "http_ok", "serving", "stop", "wait_until"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import rag
-from rag.abstention import ABSTAIN_PREFIX
+from rag.answer.abstention import ABSTAIN_PREFIX
 from rag.config import Settings
-from rag.sentences import split_sentences
+from rag.text import split_sentences
 from tests.test_retrieval import QUESTIONS
 
 CORPUS = rag.load_corpus()

@@ -9,10 +9,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 import rag
-import rag.chain
-import rag.condense
+from rag.answer import answerers
+from rag.answer.answerers import BackendError, backend_name, resolve
+from rag.answer.answerers import chat as chat_answerer
 from rag.config import Settings
-from rag.llm import BackendError, backend_name, resolve_backend
 from tests.helpers import free_port
 
 
@@ -27,8 +27,7 @@ def script(monkeypatch: pytest.MonkeyPatch, *replies: str) -> None:
     """Make the chat model answer with `replies`, in order."""
     queue: Iterator[AIMessage] = iter([AIMessage(content=r) for r in replies])
     model = GenericFakeChatModel(messages=queue)
-    monkeypatch.setattr(rag.chain, "chat_model", lambda settings, streaming=False: model)
-    monkeypatch.setattr(rag.condense, "chat_model", lambda settings, streaming=False: model)
+    monkeypatch.setattr(chat_answerer, "chat_model", lambda settings, streaming=False: model)
 
 
 def test_hallucinated_marker_and_title_are_dropped(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
@@ -99,9 +98,42 @@ def test_unreachable_server_is_a_clear_error_not_a_fallback(bundled_settings: Se
 
 
 def test_backend_resolution(bundled_settings: Settings) -> None:
-    assert resolve_backend(bundled_settings) == "extractive"
+    assert resolve(bundled_settings) == "extractive"
     with_key = bundled_settings.with_overrides(openai_api_key="sk-secret-value")
-    assert resolve_backend(with_key) == "openai" and backend_name(with_key) == "openai:gpt-4o-mini"
+    assert resolve(with_key) == "openai" and backend_name(with_key) == "openai:gpt-4o-mini"
     forced = with_key.with_overrides(llm="extractive")
-    assert resolve_backend(forced) == "extractive"
+    assert resolve(forced) == "extractive"
     assert "sk-secret-value" not in repr(with_key)
+
+
+class EchoAnswerer:
+    """A backend added the way any backend is: one class, one registry line."""
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return False
+
+    def label(self, settings: Settings) -> str:
+        return "echo"
+
+    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
+        return question
+
+    def answer(self, request: answerers.Request) -> Iterator[str | answerers.Result]:
+        first = request.sources[0]
+        yield "Quoting. "
+        citation = rag.Citation(first.title, first.hit.paper_id, first.sentences[0], first.abstract)
+        yield answerers.Result(f"{first.sentences[0]} [1]", [citation], False)
+
+
+def test_a_new_backend_is_one_class_and_one_registry_line(
+    monkeypatch: pytest.MonkeyPatch, bundled_settings: Settings
+) -> None:
+    monkeypatch.setitem(answerers.ANSWERERS, "echo", f"{__name__}:EchoAnswerer")
+    settings = bundled_settings.with_overrides(llm="echo")
+    items = list(rag.ask_stream("What are emergent abilities of large language models?", settings=settings))
+    answer = items[-1]
+    assert isinstance(answer, rag.Answer) and items[0] == "Quoting. "
+    assert answer.backend == "echo" and answer.citations[0].title == "Emergent Abilities of Large Language Models"
+    with pytest.raises(ValueError, match="must be auto or one of: openai, extractive, echo"):
+        bundled_settings.with_overrides(llm="nope")

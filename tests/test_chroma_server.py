@@ -14,9 +14,8 @@ import pytest
 
 import rag
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.index import open_index
-from rag.store import IndexUnavailable, reset_clients
+from rag.index.paper_index import PaperIndex
+from rag.ingest.corpus import load_corpus
 from tests.helpers import free_port, http_ok, stop, wait_until
 
 pytestmark = pytest.mark.server
@@ -59,14 +58,13 @@ def test_ingest_and_search_through_the_server(chroma_server: tuple[str, int], tm
     assert again.added == 0 and again.unchanged_papers == len(papers)
     hits = rag.search("sparse subnetworks that work for many tasks", k=3, settings=settings)
     assert "On the Existence of Universal Lottery Tickets" in [h.title for h in hits]
-    handle = open_index(settings)
-    assert handle is not None and handle.collection.count() == report.chunks
+    opened = PaperIndex(settings).open()
+    assert opened is not None and opened.chunks.count() == report.chunks
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    reset_clients()
     settings = Settings(index_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=free_port(), _env_file=None)  # type: ignore[call-arg]
-    with pytest.raises(IndexUnavailable, match="chroma run"):
+    with pytest.raises(rag.IndexUnavailable, match="chroma run"):
         rag.search("anything", settings=settings)
 
 

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from rag.chunking import chunk_paper, count_tokens, truncate_to_tokens
-from rag.corpus import load_corpus
+from rag.ingest.chunking import chunk_paper
+from rag.ingest.corpus import load_corpus
+from rag.tokens import count_tokens, truncate_to_tokens
 from rag.types import Paper
 
 

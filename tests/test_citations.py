@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.citations import verify, verify_quotes
-from rag.evidence import Source
-from rag.terms import content_terms
+from rag.answer.sources import Source
+from rag.answer.verify import verify, verify_quotes
+from rag.text import content_terms
 from rag.types import Hit
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import bundled_paths, load_corpus, paper_id_for
-from rag.formats import CorpusError, parse_file
-from rag.title_split import split_title
+from rag.ingest.corpus import bundled_paths, load_corpus, paper_id_for
+from rag.ingest.formats import CorpusError, parse_file
+from rag.ingest.titles import split_title
 
 CARD_FILE = "000_898e5624ff3aa9ff.txt"
 # Written down by hand from the raw file, so the parser is checked against a person's reading.

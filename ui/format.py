@@ -14,7 +14,7 @@ import html
 import re
 from typing import Any
 
-from rag.text_norm import strip_control
+from rag.text import strip_control
 from rag.types import Answer
 
 # Markdown's active characters; < > & are left to html.escape (entities render as the character).

@@ -1,6 +1,6 @@
 """Follow-up questions → standalone questions, so that retrieval sees what "it" refers to.
 
-With a chat model configured, the model rewrites the question. Without one,
+A chat answerer may rewrite with its model (see answerers/chat.py). Without one,
 a deterministic rewrite appends the previous turn's key terms (its question
 and the answer's cited content) when the follow-up depends on it: it uses a
 pronoun or comparison word, or says too little to stand alone.
@@ -13,14 +13,9 @@ import re
 from collections import Counter
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.output_parsers import StrOutputParser
 
-from rag.citations import MARKER_RE
-from rag.config import Settings
-from rag.llm import backend_errors, chat_model
-from rag.prompts import CONDENSE_PROMPT
-from rag.terms import FUNCTION_WORDS, GENERIC
-from rag.text_norm import require_text
+from rag.answer.markers import MARKER_RE
+from rag.text import FUNCTION_WORDS, GENERIC, require_text
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +73,3 @@ def condense_deterministic(question: str, history: list[dict[str, str]]) -> str:
     last_answer = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
     carried = list(dict.fromkeys(_key_terms(last_user) + _key_terms(last_answer)[: _CARRY_TERMS // 2]))
     return f"{question} ({' '.join(carried)})" if carried else question
-
-
-def condense_with_model(question: str, history: list[dict[str, str]], settings: Settings) -> str:
-    if not history:
-        return question
-    chain = CONDENSE_PROMPT | chat_model(settings) | StrOutputParser()
-    with backend_errors(settings):
-        rewritten = chain.invoke({"history": to_messages(history), "question": question}).strip()
-    if not rewritten or len(rewritten) > 4 * len(question) + 200:
-        log.info("model rewrite unusable (%r); using the deterministic one", rewritten[:80])
-        return condense_deterministic(question, history)
-    return rewritten

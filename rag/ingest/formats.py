@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.text_norm import strip_control
-from rag.title_split import split_title
+from rag.ingest.titles import split_title
+from rag.text import strip_control
 from rag.types import MetaValue
 
 log = logging.getLogger(__name__)

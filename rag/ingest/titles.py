@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rag.text_norm import normalise_title
+from rag.text import normalise_title
 
 # Words that title case leaves in lower case (and that never end a title).
 SMALL_WORDS = frozenset(

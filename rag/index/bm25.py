@@ -14,30 +14,24 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 
+from rag.text import stemmer
+
 _META = "chunks.json"
 log = logging.getLogger(__name__)
-_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
+_SWAP_LOCK = threading.Lock()  # one folder swap at a time within a process
 
 
 def _tokens(texts: list[str]) -> list[list[str]]:
-    out = bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    out = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
     return out  # type: ignore[no-any-return]
 
 
 @dataclass
-class LexicalIndex:
+class BM25Index:
     """A loaded BM25 index and the chunk ids of its rows."""
 
     digest: str
@@ -58,7 +52,7 @@ class LexicalIndex:
         return [(self.chunk_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
 
-def build(chunk_ids: list[str], texts: list[str], digest: str, folder: Path) -> LexicalIndex:
+def build(chunk_ids: list[str], texts: list[str], digest: str, folder: Path) -> BM25Index:
     """Index `texts` and save atomically to `folder` (a reader never sees half an index)."""
     model = None
     if texts:
@@ -69,17 +63,17 @@ def build(chunk_ids: list[str], texts: list[str], digest: str, folder: Path) -> 
     if model is not None:
         model.save(str(tmp), show_progress=False)
     (tmp / _META).write_text(json.dumps({"digest": digest, "chunk_ids": chunk_ids}))
-    with _LOCK:
+    with _SWAP_LOCK:
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
             folder.rename(old)
         tmp.rename(folder)
         shutil.rmtree(old, ignore_errors=True)
-    return LexicalIndex(digest, chunk_ids, model)
+    return BM25Index(digest, chunk_ids, model)
 
 
-def load(folder: Path) -> LexicalIndex | None:
+def load(folder: Path) -> BM25Index | None:
     """The saved index, or None when there is none or it is unreadable (it is then rebuilt)."""
     try:
         meta = json.loads((folder / _META).read_text())
@@ -94,6 +88,6 @@ def load(folder: Path) -> LexicalIndex | None:
             ):
                 log.warning("the BM25 index in %s is inconsistent; rebuilding it", folder)
                 return None
-        return LexicalIndex(str(meta["digest"]), chunk_ids, model)
+        return BM25Index(str(meta["digest"]), chunk_ids, model)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.embeddings import MINILM_DIM
-from rag.index import IndexHandle
-from rag.sentences import decode_vectors, split_sentences
-from rag.terms import content_terms
+from rag.index.errors import IndexMissing
+from rag.index.minilm import MINILM_DIM
+from rag.index.paper_index import PaperIndex
+from rag.index.records import decode_vectors
+from rag.text import content_terms, split_sentences
 from rag.types import Hit
 
 
@@ -35,13 +36,20 @@ class Source:
         return set().union(*self.terms) if self.terms else set()
 
 
-def load_sources(handle: IndexHandle, hits: list[Hit]) -> list[Source]:
-    """One Source per hit, in hit order, assembled from all chunks of each paper."""
+def load_sources(index: PaperIndex, hits: list[Hit]) -> list[Source]:
+    """One Source per hit, in hit order, assembled from the paper's record and all its chunks.
+
+    Sentence vectors come from ingest (late chunking); for an index built with an embedder
+    that cannot make them, the sentences are embedded now.
+    """
     if not hits:
         return []
+    opened = index.open()
+    if opened is None:
+        raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")
     ids = [h.paper_id for h in hits]
-    got = handle.collection.get(where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"])  # type: ignore[dict-item]
-    records = handle.papers.get(ids=ids, include=["documents"])
+    got = opened.chunks.get(where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"])  # type: ignore[dict-item]
+    records = opened.papers.get(ids=ids, include=["documents"])
     abstracts = {pid: doc or "" for pid, doc in zip(records["ids"], records["documents"] or [], strict=True)}
     chunks: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
     for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
@@ -68,5 +76,7 @@ def load_sources(handle: IndexHandle, hits: list[Hit]) -> list[Source]:
             sentences, have_vectors = split_sentences(abstract), False
         source = Source(number, hit, abstract, sentences, np.array(vectors) if have_vectors else None)
         source.terms = [set(content_terms(s)) for s in sentences]
+        if source.vectors is None and sentences:
+            source.vectors = index.sentence_embedder.embed_array(sentences)
         sources.append(source)
     return sources

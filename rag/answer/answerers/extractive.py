@@ -9,23 +9,19 @@ cited abstract); the checks in `rag.abstention` decide when not to answer.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.abstention import abstention_text, asked_detail, states_detail
-from rag.evidence import Source
-from rag.retrieval import title_matches
-from rag.terms import content_terms, overlap
-
-MAX_SENTENCES = 3
-MAX_PER_PAPER = 2
-# Calibrated on questions written for the tests, then checked on the evaluation set.
-MIN_COSINE = 0.42  # below this no sentence is about the question
-MIN_SCORE = 0.38
-NEAR_BEST = 0.10  # sentences this close to the best one are also quoted
-TITLE_NAMED = 88.0  # fuzzy score at which the question names a source's title (as in retrieval)
-DETAIL_MIN_COSINE = 0.3  # sentences this related may state the detail asked for
+from rag.answer.abstention import abstention_text, asked_detail, states_detail
+from rag.answer.answerers import Request, Result
+from rag.answer.condense import condense_deterministic
+from rag.answer.sources import Source
+from rag.answer.verify import Verified, verify_quotes
+from rag.config import AnswerTuning, Settings
+from rag.text import content_terms, overlap, split_sentences, title_matches
 
 # Sentences that state a paper's contribution: what a "what is <title> about?" question wants.
 _CONTRIBUTION_RE = re.compile(
@@ -79,7 +75,9 @@ def third_person(sentence: str) -> str:
     return _OUR_RE.sub("Their", sentence, count=1)
 
 
-def compose(question: str, qvec: np.ndarray, sources: list[Source]) -> Draft:
+def compose(
+    question: str, qvec: np.ndarray, sources: list[Source], tuning: AnswerTuning, title_threshold: float
+) -> Draft:
     """An answer quoting the best sentences with [n] markers (n = source number), or an abstention."""
     closest = [s.title for s in sources]
     if not sources:
@@ -87,7 +85,7 @@ def compose(question: str, qvec: np.ndarray, sources: list[Source]) -> Draft:
     ranked = score_sentences(question, qvec, sources)
     detail = asked_detail(question)
     if detail is not None:
-        candidates = [s for s in ranked if s.cosine >= DETAIL_MIN_COSINE and s.source.number <= 3]
+        candidates = [s for s in ranked if s.cosine >= tuning.detail_min_cosine and s.source.number <= 3]
         stating = [s for s in candidates if states_detail(detail, question, s.sentence)]
         if not stating:
             what = f"the {detail.phrase}" if detail.kind == "setting" else "that detail"
@@ -95,22 +93,47 @@ def compose(question: str, qvec: np.ndarray, sources: list[Source]) -> Draft:
                 abstention_text(closest, f"no retrieved abstract states {what}"), True, f"missing {detail.kind}"
             )
         ranked = stating + [s for s in ranked if s not in stating]
-    named = title_matches(question, {str(s.number): s.title for s in sources}, TITLE_NAMED)
+    named = title_matches(question, {str(s.number): s.title for s in sources}, title_threshold)
     if named and detail is None:
         # The question names a paper: it is about that paper, whatever its wording.
         about = [s for s in ranked if str(s.source.number) in named]
         about.sort(key=lambda s: (not _CONTRIBUTION_RE.search(s.sentence), -s.score))
-        picked_named = sorted(about[:MAX_PER_PAPER], key=lambda s: s.index)
+        picked_named = sorted(about[: tuning.max_per_paper], key=lambda s: s.index)
         quotes = [(third_person(p.sentence), p.sentence, p.source.number) for p in picked_named]
         return Draft(" ".join(q for q, _, _ in quotes), False, quotes=quotes)
     best = ranked[0]
-    if best.cosine < MIN_COSINE or best.score < MIN_SCORE:
+    if best.cosine < tuning.min_cosine or best.score < tuning.min_score:
         return Draft(abstention_text(closest, "none of the papers it holds is about this"), True, "not relevant")
     picked: list[Scored] = []
     for cand in ranked:
-        if len(picked) == MAX_SENTENCES or cand.score < max(MIN_SCORE, best.score - NEAR_BEST):
+        if len(picked) == tuning.max_sentences or cand.score < max(tuning.min_score, best.score - tuning.near_best):
             break
-        if sum(p.source is cand.source for p in picked) < MAX_PER_PAPER:
+        if sum(p.source is cand.source for p in picked) < tuning.max_per_paper:
             picked.append(cand)
     quotes = [(third_person(p.sentence), p.sentence, p.source.number) for p in picked]
     return Draft(" ".join(q for q, _, _ in quotes), False, quotes=quotes)
+
+
+class ExtractiveAnswerer:
+    """The offline default: quotes; every citation is true by construction."""
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return True
+
+    def label(self, settings: Settings) -> str:
+        return "extractive"
+
+    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
+        return condense_deterministic(question, history)
+
+    def answer(self, request: Request) -> Iterator[str | Result]:
+        s = request.settings
+        qvec = request.index.sentence_embedder.embed_array([request.standalone])[0]
+        draft = compose(request.standalone, qvec, request.sources, s.answer, s.title_match_threshold)
+        start = time.perf_counter()
+        verified = Verified(draft.text, [], [], []) if draft.abstained else verify_quotes(draft.quotes, request.sources)
+        took = time.perf_counter() - start
+        for piece in split_sentences(verified.text):
+            yield piece + " "
+        yield Result(verified.text, verified.citations, draft.abstained, verified.dropped, verified.checks, took)

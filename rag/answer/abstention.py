@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rag.terms import content_terms, numbers
+from rag.text import content_terms, numbers
 
 ABSTAIN_PREFIX = "The collection does not answer this"
 

@@ -14,18 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz
 
-from rag.evidence import Source
-from rag.sentences import split_sentences
-from rag.terms import content_terms, numbers, overlap
-from rag.text_norm import normalise_title
+from rag.answer.markers import MARKER_RE, with_marker
+from rag.answer.sources import Source
+from rag.config import Settings, get_settings
+from rag.text import content_terms, normalise_title, numbers, overlap, same_title, split_sentences
 from rag.types import Citation, DroppedCitation, SentenceCheck
 
 # [3], [1, 2], [1-3]; not math such as [0,1], x_[1], [1]^d (see _is_math).
-MARKER_RE = re.compile(r"(?<![\^_\w])\[(\d+(?:\s*(?:,|;|-|–)\s*\d+)*)\](?![\^_{(\w])")
 _QUOTED_RE = re.compile(r"[\"“”]([^\"“”\n]{8,300})[\"“”]|\*\*?([^*\n]{8,300})\*\*?")
-TITLE_MATCH = 88.0
 UNVERIFIED_TITLE = "(a title not among the sources, removed)"
-SUPPORT_THRESHOLD = 0.5
 
 
 @dataclass
@@ -47,10 +44,10 @@ def _numbers_in_marker(body: str) -> list[int]:
     return out
 
 
-def _title_source(candidate: str, sources: list[Source]) -> Source | None:
+def _title_source(candidate: str, sources: list[Source], threshold: float) -> Source | None:
     norm = normalise_title(candidate)
     best = max(sources, key=lambda s: fuzz.ratio(norm, normalise_title(s.title)), default=None)
-    if best is not None and fuzz.ratio(norm, normalise_title(best.title)) >= TITLE_MATCH:
+    if best is not None and same_title(candidate, best.title, threshold):
         return best
     return None
 
@@ -86,16 +83,17 @@ def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source]) -> 
     return Verified(" ".join(parts), citations, [], checks)
 
 
-def with_marker(sentence: str, number: int) -> str:
-    """The sentence with its citation marker before the closing punctuation."""
-    body = sentence.rstrip()
-    if body[-1:] in ".!?":
-        return f"{body[:-1]} [{number}]{body[-1]}"
-    return f"{body} [{number}]."
+def verify(
+    text: str,
+    sources: list[Source],
+    sentence_vectors: dict[str, np.ndarray] | None = None,
+    settings: Settings | None = None,
+) -> Verified:
+    """Check markers and written titles against `sources`; renumber; attach evidence; check support.
 
-
-def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndarray] | None = None) -> Verified:
-    """Check markers and written titles against `sources`; renumber; attach evidence; check support."""
+    Thresholds (title match, support) come from `settings` (default: the environment's).
+    """
+    s = settings or get_settings()
     by_number = {s.number: s for s in sources}
     order: list[int] = []  # source numbers in order of first valid citation
     dropped: list[DroppedCitation] = []
@@ -119,7 +117,7 @@ def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndar
     false_titles: list[tuple[int, int]] = []
     for m in _QUOTED_RE.finditer(clean):
         candidate = (m.group(1) or m.group(2) or "").strip()
-        source = _title_source(candidate, sources)
+        source = _title_source(candidate, sources, s.title_match_threshold)
         if source is not None:
             if source.number not in order:
                 order.append(source.number)
@@ -129,7 +127,7 @@ def verify(text: str, sources: list[Source], sentence_vectors: dict[str, np.ndar
     for start, end in reversed(false_titles):  # the reader must not take a false title for a real one
         clean = clean[:start] + UNVERIFIED_TITLE + clean[end:]
 
-    checks = _check_sentences(clean, [by_number[n] for n in order], sentence_vectors or {})
+    checks = _check_sentences(clean, [by_number[n] for n in order], sentence_vectors or {}, s.answer.support)
     citations = [
         Citation(
             by_number[n].title, by_number[n].hit.paper_id, _evidence(by_number[n], clean, k + 1), by_number[n].abstract
@@ -166,7 +164,9 @@ def _evidence(source: Source, text: str, marker: int) -> str:
     return " ".join(source.sentences[i] for i in sorted(picked[:2]))
 
 
-def _check_sentences(text: str, cited: list[Source], vectors: dict[str, np.ndarray]) -> list[SentenceCheck]:
+def _check_sentences(
+    text: str, cited: list[Source], vectors: dict[str, np.ndarray], threshold: float
+) -> list[SentenceCheck]:
     checks = []
     for sentence in split_sentences(text):
         markers = tuple(int(n) for n in re.findall(r"\[(\d+)\]", sentence))
@@ -176,6 +176,6 @@ def _check_sentences(text: str, cited: list[Source], vectors: dict[str, np.ndarr
         score = max(_support(sentence, s, vectors.get(sentence))[0] for s in sources)
         stated = set().union(*(numbers(s.abstract) for s in sources))
         claimed = numbers(MARKER_RE.sub("", sentence))
-        supported = score >= SUPPORT_THRESHOLD and claimed <= stated
+        supported = score >= threshold and claimed <= stated
         checks.append(SentenceCheck(sentence, markers, supported, round(score, 3)))
     return checks

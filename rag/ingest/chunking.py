@@ -7,37 +7,15 @@ silently truncated by the model; the title costs part of every chunk's budget.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.embeddings import MINILM_WINDOW, load_wordpiece_tokenizer
+from rag.tokens import MINILM_WINDOW, count_tokens
 from rag.types import Chunk, Paper
 
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 _MIN_BODY_TOKENS = 32
 _SEPARATORS = ["\n\n", "\n", ". ", "; ", ", ", " ", ""]
-
-
-@lru_cache(maxsize=1)
-def _tokenizer():  # type: ignore[no-untyped-def]
-    tok = load_wordpiece_tokenizer()
-    tok.no_truncation()
-    tok.no_padding()
-    return tok
-
-
-def count_tokens(text: str) -> int:
-    """Word-pieces in `text`, special tokens excluded."""
-    return len(_tokenizer().encode(text, add_special_tokens=False).ids)
-
-
-def truncate_to_tokens(text: str, max_tokens: int) -> str:
-    """The longest prefix of `text` with at most `max_tokens` word-pieces."""
-    enc = _tokenizer().encode(text, add_special_tokens=False)
-    if len(enc.ids) <= max_tokens:
-        return text
-    return text[: enc.offsets[max_tokens - 1][1]]
 
 
 def chunk_id_for(paper_id: str, text: str, repeat: int = 0) -> str:

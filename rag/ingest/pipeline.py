@@ -1,11 +1,11 @@
 """Incremental, idempotent, crash-safe ingest of papers into Chroma and BM25.
 
 Chunk ids are content hashes, so the work is a set difference: embed only the
-chunks Chroma lacks, then delete the ones no input needs any more. New chunks
-are written before stale ones are deleted, and every write is an idempotent
-upsert, so an ingest killed at any point and run again converges to the exact
-index. All inputs are parsed before the index is touched: a bad file changes
-nothing.
+papers whose chunks Chroma lacks, then delete the chunks no input needs any
+more. A paper's record is written before its chunks and new chunks before
+stale ones are deleted; every write is an idempotent upsert, so an ingest
+killed at any point and run again converges to the exact index. All inputs
+are parsed and checked before the index is touched: a bad file changes nothing.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ import numpy as np
 from filelock import FileLock
 from tqdm import tqdm
 
-from rag.chunking import chunk_paper
-from rag.config import Settings, get_settings
-from rag.corpus import bundled_paths, load_corpus
-from rag.embeddings import MiniLMEmbedder
-from rag.index import IndexHandle, index_exists, iter_records, open_index, rebuild_lexical, synced_lexical
-from rag.sentences import encode_vectors, sentence_spans
-from rag.store import DIGEST_KEY, drop_collection, ids_digest, index_errors, stamp_digest
+from rag.config import Settings
+from rag.index.embedder import SpanEmbedder
+from rag.index.paper_index import Collections, PaperIndex
+from rag.index.records import chunk_metadata, encode_vectors, paper_metadata, record_hash
+from rag.index.store import digest_of, ids_digest, iter_records, stamp
+from rag.ingest.chunking import chunk_paper
+from rag.ingest.corpus import bundled_paths, load_corpus
+from rag.text import sentence_spans
 from rag.types import Chunk, MetaValue, Paper
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ _UPSERT_BATCH = 64  # chunks embedded and written per step (whole papers; a long
 _DELETE_BATCH = 1000
 _CHROMA_BATCH = 4000  # below Chroma's max batch size
 _CHUNKER_VERSION = "2"  # 2: sentence spans and late-chunked sentence vectors
-RESERVED = frozenset({"paper_id", "title", "abstract", "chunk_index", "n_chunks", "paper_hash", "sources"})
-RECORD_KEYS = frozenset({"title", "sources", "paper_hash", "record_hash", "n_chunks"})
 
 
 @dataclass
@@ -65,37 +64,6 @@ def paper_hash(paper: Paper, settings: Settings) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def record_hash(paper: Paper, p_hash: str) -> str:
-    """Everything in a paper's record; a change rewrites the record (and re-embeds nothing)."""
-    key = json.dumps([p_hash, list(paper.sources), sorted(paper.metadata.items())], default=str)
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
-    """What each chunk carries: enough to rank and group it, never the whole abstract."""
-    return {
-        "paper_id": paper.paper_id,
-        "title": paper.title,
-        "chunk_index": chunk.index,
-        "n_chunks": n_chunks,
-        "paper_hash": p_hash,
-    }
-
-
-def paper_metadata(paper: Paper, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
-    """The paper's record: title, sources and the metadata its files gave (the abstract is the document)."""
-    meta: dict[str, MetaValue] = {
-        "title": paper.title,
-        "sources": ",".join(paper.sources),
-        "paper_hash": p_hash,
-        "record_hash": record_hash(paper, p_hash),
-        "n_chunks": n_chunks,
-    }
-    for key, value in paper.metadata.items():
-        meta[f"meta_{key}" if key in RESERVED | RECORD_KEYS else key] = value
-    return meta
-
-
 def _inputs(paths: Sequence[str | Path] | None, include_bundled: bool | None) -> list[Path]:
     files = [Path(p) for p in paths or []]
     if include_bundled or (include_bundled is None and not files):
@@ -104,62 +72,63 @@ def _inputs(paths: Sequence[str | Path] | None, include_bundled: bool | None) ->
 
 
 def ingest(
+    index: PaperIndex,
     paths: Sequence[str | Path] | None = None,
     *,
     include_bundled: bool | None = None,
     sync: bool = False,
     rebuild: bool = False,
-    settings: Settings | None = None,
     progress: bool = True,
 ) -> IngestReport:
-    """Add the papers of `paths` (default: the bundled collection) to the index.
+    """Add the papers of `paths` (default: the bundled collection) to `index`.
 
     `include_bundled` adds the bundled collection to `paths`; `sync` removes
     indexed papers that are not in the inputs; `rebuild` re-embeds everything
     (needed after changing the embedding model).
     """
-    s = settings or get_settings()
+    s = index.settings
     start = time.perf_counter()
     files = _inputs(paths, include_bundled)
-    with index_errors(s):
-        handle = open_index(s) if not rebuild and index_exists(s) else None
-        known_titles = {str(m.get("title")) for _, m in _paper_records(handle)}
+    with index.errors():
+        opened = index.open() if not rebuild and index.exists() else None
+        known_titles = {str(m.get("title")) for _, m in _paper_records(opened)}
     # Raises (with path:line) before anything is written.
     papers = load_corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
-    with index_errors(s):
+    with index.errors():
         s.index_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(s.index_dir / ".ingest.lock")):
             if rebuild:
-                drop_collection(s)
-            handle = open_index(s, create=True)
-            assert handle is not None
-            report = _apply(handle, papers, sync, progress)
+                index.drop()
+            opened = index.open(create=True)
+            assert opened is not None
+            report = _apply(index, opened, papers, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 
 
-def _embed(handle: IndexHandle, chunks: list[Chunk]) -> tuple[np.ndarray, list[dict[str, MetaValue]]]:
-    """Chunk vectors and, per chunk, its sentence spans (and with MiniLM, late-chunked sentence vectors)."""
+def _embed(index: PaperIndex, chunks: list[Chunk]) -> tuple[np.ndarray, list[dict[str, MetaValue]]]:
+    """Chunk vectors and, per chunk, its sentence spans (and, when the embedder can, sentence vectors)."""
     texts = [c.text for c in chunks]
     spans = [sentence_spans(c.text, len(c.title) + 1) for c in chunks]
     extras: list[dict[str, MetaValue]] = [{"sent_spans": json.dumps(sp)} for sp in spans]
-    if isinstance(handle.embedder, MiniLMEmbedder):
-        vectors, sentence_vectors = handle.embedder.embed_with_spans(texts, spans)
+    embedder = index.embedder
+    if isinstance(embedder, SpanEmbedder):
+        vectors, sentence_vectors = embedder.embed_with_spans(texts, spans)
         for extra, sv in zip(extras, sentence_vectors, strict=True):
             extra["sent_vecs"] = encode_vectors(sv)
     else:
-        vectors = np.array(handle.embedder.embed_documents(texts), dtype=np.float32)
+        vectors = np.array(embedder.embed_documents(texts), dtype=np.float32)
     return vectors, extras
 
 
-def _write_papers(handle: IndexHandle, group: list[tuple[Paper, list[Chunk], str]]) -> None:
+def _write_papers(opened: Collections, index: PaperIndex, group: list[tuple[Paper, list[Chunk], str]]) -> None:
     """Embed the chunks of whole papers; write each paper's record, then its chunks.
 
     Record first: a reader that finds a chunk always finds its abstract, and an
     interrupted run leaves at worst a record whose chunks the next run adds.
     """
     chunks = [c for _, paper_chunks, _ in group for c in paper_chunks]
-    vectors, extras = _embed(handle, chunks)
+    vectors, extras = _embed(index, chunks)
     ids, docs, records, paper_vectors = [], [], [], []
     offset = 0
     for paper, paper_chunks, p_hash in group:
@@ -169,7 +138,7 @@ def _write_papers(handle: IndexHandle, group: list[tuple[Paper, list[Chunk], str
         docs.append(paper.abstract)
         records.append(paper_metadata(paper, len(paper_chunks), p_hash))
         offset += len(paper_chunks)
-    handle.papers.upsert(ids=ids, embeddings=np.array(paper_vectors), documents=docs, metadatas=records)  # type: ignore[arg-type]
+    opened.papers.upsert(ids=ids, embeddings=np.array(paper_vectors), documents=docs, metadatas=records)  # type: ignore[arg-type]
     metas = [
         chunk_metadata(paper, c, len(paper_chunks), p_hash)
         for paper, paper_chunks, p_hash in group
@@ -179,7 +148,7 @@ def _write_papers(handle: IndexHandle, group: list[tuple[Paper, list[Chunk], str
         meta.update(extra)
     for i in range(0, len(chunks), _CHROMA_BATCH):
         part = slice(i, i + _CHROMA_BATCH)
-        handle.collection.upsert(
+        opened.chunks.upsert(
             ids=[c.chunk_id for c in chunks[part]],
             embeddings=vectors[part],
             documents=[c.text for c in chunks[part]],
@@ -187,24 +156,24 @@ def _write_papers(handle: IndexHandle, group: list[tuple[Paper, list[Chunk], str
         )
 
 
-def _paper_records(handle: IndexHandle | None) -> list[tuple[str, dict[str, Any]]]:
-    if handle is None:
+def _paper_records(opened: Collections | None) -> list[tuple[str, dict[str, Any]]]:
+    if opened is None:
         return []
-    return [(pid, meta) for pid, _, meta in iter_records(handle.papers, include_documents=False)]
+    return [(pid, meta) for pid, _, meta in iter_records(opened.papers, include_documents=False)]
 
 
-def _chunk_ids_by_paper(handle: IndexHandle) -> dict[str, dict[str, str]]:
+def _chunk_ids_by_paper(opened: Collections) -> dict[str, dict[str, str]]:
     """paper_id -> {chunk_id: paper_hash} of every chunk in the index."""
     by_paper: dict[str, dict[str, str]] = {}
-    for chunk_id, _, meta in iter_records(handle.collection, include_documents=False):
+    for chunk_id, _, meta in iter_records(opened.chunks, include_documents=False):
         by_paper.setdefault(str(meta.get("paper_id")), {})[chunk_id] = str(meta.get("paper_hash"))
     return by_paper
 
 
-def _apply(handle: IndexHandle, papers: list[Paper], sync: bool, progress: bool) -> IngestReport:
-    s = handle.settings
-    by_paper = _chunk_ids_by_paper(handle)
-    records = {pid: meta for pid, meta in _paper_records(handle)}
+def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bool, progress: bool) -> IngestReport:
+    s = index.settings
+    by_paper = _chunk_ids_by_paper(opened)
+    records = dict(_paper_records(opened))
 
     wanted_ids: set[str] = set()
     to_embed: list[tuple[Paper, list[Chunk], str]] = []
@@ -244,27 +213,28 @@ def _apply(handle: IndexHandle, papers: list[Paper], sync: bool, progress: bool)
         for item in to_embed:
             group.append(item)
             if sum(len(c) for _, c, _ in group) >= _UPSERT_BATCH or item is to_embed[-1]:
-                _write_papers(handle, group)
+                _write_papers(opened, index, group)
                 bar.update(sum(len(c) for _, c, _ in group))
                 group = []
     for paper in to_relabel:
         meta = paper_metadata(paper, int(records[paper.paper_id]["n_chunks"]), paper_hash(paper, s))
-        handle.papers.update(ids=[paper.paper_id], metadatas=[meta])
+        opened.papers.update(ids=[paper.paper_id], metadatas=[meta])
     for i in range(0, len(stale), _DELETE_BATCH):
-        handle.collection.delete(ids=stale[i : i + _DELETE_BATCH])
+        opened.chunks.delete(ids=stale[i : i + _DELETE_BATCH])
     for i in range(0, len(stale_papers), _DELETE_BATCH):
-        handle.papers.delete(ids=stale_papers[i : i + _DELETE_BATCH])
+        opened.papers.delete(ids=stale_papers[i : i + _DELETE_BATCH])
 
     existing = {cid for chunks in by_paper.values() for cid in chunks}
     added = {c.chunk_id for _, chunks, _ in to_embed for c in chunks} - existing
     final_ids = (existing - set(stale)) | added
     digest = ids_digest(final_ids)
-    if (handle.collection.metadata or {}).get(DIGEST_KEY) != digest:
-        stamp_digest(handle.collection, handle.model_id, digest)
+    if digest_of(opened.chunks) != digest:
+        stamp(opened.chunks, index.embedder.model_id, digest)
+    index.written(digest)
     if added or stale:
-        rebuild_lexical(handle)
+        index.rebuild_bm25()
     else:
-        synced_lexical(handle)  # repairs a BM25 index left stale by an interrupted run
+        index.bm25()  # repairs a BM25 index left stale by an interrupted run
     log.info("ingest: %d added, %d removed, %d papers unchanged", len(added), len(stale), unchanged)
     return IngestReport(
         papers=len(papers),

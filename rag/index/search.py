@@ -3,31 +3,29 @@
 A query that names a paper's title, even misspelled, is matched against the
 titles with a fuzzy partial ratio and that paper is put first: neither dense
 nor BM25 ranking is reliable for "tell me about <title with a typo>".
-`bench/fusion_quality.py` compares dense, BM25 and fused rankings.
+`bench/search_latency.py` compares dense, BM25 and fused rankings.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from rapidfuzz import fuzz, process
-
-from rag.chunking import truncate_to_tokens
-from rag.config import Settings, get_settings
-from rag.embeddings import MINILM_WINDOW
-from rag.index import IndexHandle, open_index, synced_lexical
-from rag.store import current_digest, index_errors, reopen_client
-from rag.text_norm import normalise_title, require_text, strip_control
+from rag.config import Settings
+from rag.text import require_text, strip_control, title_matches
+from rag.tokens import MINILM_WINDOW, truncate_to_tokens
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.index.paper_index import PaperIndex
 
 log = logging.getLogger(__name__)
 
 Retriever = Literal["hybrid", "dense", "bm25"]
+RETRIEVERS: tuple[Retriever, ...] = ("hybrid", "dense", "bm25")
 _TITLE_BONUS = 1.0  # larger than any sum of RRF terms, so a named paper comes first
-_MIN_TITLE_CHARS = 12
 MAX_K = 50
 
 
@@ -38,10 +36,6 @@ class _Candidate:
     text: str
     score: float = 0.0
     similarity: float = 0.0
-
-
-_HANDLES: dict[tuple[str, ...], IndexHandle] = {}
-_LOCK = threading.Lock()
 
 
 def clean_query(query: str) -> str:
@@ -61,57 +55,6 @@ def clean_query(query: str) -> str:
     return text
 
 
-def get_handle(settings: Settings) -> IndexHandle:
-    """The open index, building it from the bundled collection on first use.
-
-    Each call compares the collection's digest with the handle's: after an ingest
-    by another process, the client is reopened so dense search sees the new chunks.
-    """
-    key = (
-        str(settings.index_dir),
-        str(settings.chroma_host),
-        str(settings.chroma_port),
-        settings.collection,
-        settings.embedding_model,
-    )
-    with _LOCK:
-        handle = _HANDLES.get(key)
-    if handle is not None:
-        if current_digest(settings) == handle.digest:
-            return handle
-        log.info("the index changed since it was opened (another process ingested): reloading it")
-        with _LOCK:
-            if _HANDLES.get(key) is handle:
-                del _HANDLES[key]
-                if not settings.uses_chroma_server:
-                    reopen_client(settings)
-    handle = open_index(settings)
-    if handle is None:
-        from rag.ingest import ingest
-
-        log.warning("no index at %s yet: building it from the bundled collection", settings.index_location())
-        ingest(settings=settings)
-        handle = open_index(settings)
-        assert handle is not None
-    with _LOCK:
-        _HANDLES[key] = handle
-    return handle
-
-
-def reset_search_cache() -> None:
-    with _LOCK:
-        _HANDLES.clear()
-
-
-def title_matches(query: str, titles: dict[str, str], threshold: float) -> dict[str, float]:
-    """paper_id -> fuzzy score for the titles (paper_id -> title) that the query names, typos allowed."""
-    q = normalise_title(query)
-    choices = {pid: normalise_title(t) for pid, t in titles.items()}
-    choices = {pid: t for pid, t in choices.items() if _MIN_TITLE_CHARS <= len(t) <= len(q) + 3}
-    found = process.extract(q, choices, scorer=fuzz.partial_ratio, score_cutoff=threshold, limit=5)
-    return {pid: float(score) for _, score, pid in found}
-
-
 def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, float]], rrf_k: int) -> None:
     """Add one retriever's paper ranking (best chunk per paper) to the fused pool."""
     seen: set[str] = set()
@@ -126,47 +69,60 @@ def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, 
 
 
 def search(
+    index: PaperIndex,
     query: str,
     k: int | None = None,
-    *,
-    retriever: Retriever | None = None,
+    retriever: str | None = None,
     settings: Settings | None = None,
 ) -> list[Hit]:
     """The `k` papers that best match `query`, best first, each with its best chunk.
 
-    Builds the index from the bundled collection if there is none yet.
-    Raises ValueError for an empty query; a very long one is cut to the model window.
+    Defaults and knobs come from `settings` (default: the index's). Raises ValueError for an
+    empty query or a `k` out of range; a very long query is cut to the model window;
+    IndexMissing when there is no index.
     """
-    s = settings or get_settings()
+    s = settings or index.settings
     k = s.top_k if k is None else k
     retriever = retriever or s.retriever
-    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise ValueError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+    if retriever not in RETRIEVERS:
+        raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
     text = clean_query(query)
-    with index_errors(s):
-        return _search(text, k, retriever, s)
+    with index.errors():
+        return _search(index, text, k, retriever, s)
 
 
-def _search(text: str, k: int, retriever: Retriever, s: Settings) -> list[Hit]:
-    handle = get_handle(s)
+def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -> list[Hit]:
+    from rag.index.errors import IndexMissing
+
+    opened = index.current()
+    if opened is None:
+        raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")
     depth = max(4 * k, 20)
     pool: dict[str, _Candidate] = {}
 
     if retriever in ("hybrid", "dense"):
-        vector = handle.embedder.embed_query(text)
-        dense = handle.store.similarity_search_by_vector_with_relevance_scores(vector, k=depth)
+        vector: Sequence[float] = index.embedder.embed_query(text)
+        got = opened.chunks.query(
+            query_embeddings=[vector], n_results=depth, include=["documents", "metadatas", "distances"]
+        )
         ranked = [
-            (d.page_content, str(d.metadata["paper_id"]), str(d.metadata["title"]), 1.0 - dist) for d, dist in dense
+            (doc or "", str(meta["paper_id"]), str(meta["title"]), 1.0 - float(dist))
+            for doc, meta, dist in zip(
+                (got["documents"] or [[]])[0], (got["metadatas"] or [[]])[0], (got["distances"] or [[]])[0], strict=True
+            )
         ]
         _add_ranking(pool, ranked, s.rrf_k)
     if retriever in ("hybrid", "bm25"):
-        lex = synced_lexical(handle)
-        lexical_hits = lex.search(text, depth)
+        lexical_hits = index.bm25().search(text, depth)
         if lexical_hits:
-            got = handle.collection.get(ids=[cid for cid, _ in lexical_hits], include=["documents", "metadatas"])
+            got_rows = opened.chunks.get(ids=[cid for cid, _ in lexical_hits], include=["documents", "metadatas"])
             rows = {
                 cid: (doc, meta)
-                for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+                for cid, doc, meta in zip(
+                    got_rows["ids"], got_rows["documents"] or [], got_rows["metadatas"] or [], strict=True
+                )
             }
             ranked = [
                 (str(rows[cid][0]), str(rows[cid][1]["paper_id"]), str(rows[cid][1]["title"]), 0.0)

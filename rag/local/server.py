@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
-from rag.local_model import MODEL_ALIAS, bundled_gguf, exit_cause, free_port, server_command
+from rag.local.model import MODEL_ALIAS, bundled_gguf, exit_cause, free_port, server_command
 
 LOG_TAIL_LINES = 12
 _SUPERVISED: dict[str, LocalServer] = {}  # "host:port" -> server started by this process

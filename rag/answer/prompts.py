@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import tiktoken
 from langchain_core.prompts import ChatPromptTemplate
 
-from rag.evidence import Source
+from rag.answer.sources import Source
+from rag.tokens import count_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,6 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
 
 def format_source(source: Source) -> str:
     return f"[{source.number}] Title: {source.title}\n{source.abstract}"
-
-
-def _encoding(model: str) -> tiktoken.Encoding:
-    try:
-        return tiktoken.encoding_for_model(model)
-    except KeyError:
-        return tiktoken.get_encoding("cl100k_base")
-
-
-def count_prompt_tokens(text: str, model: str) -> int:
-    return len(_encoding(model).encode(text, disallowed_special=()))
-
-
-def truncate_prompt_tokens(text: str, max_tokens: int, model: str) -> str:
-    """`text` cut to at most `max_tokens` tokens of the model's encoding (tokenized once)."""
-    enc = _encoding(model)
-    tokens = enc.encode(text, disallowed_special=())
-    return text if len(tokens) <= max_tokens else enc.decode(tokens[:max_tokens])
 
 
 def fit_sources(sources: list[Source], budget: int, model: str) -> list[Source]:

@@ -1,0 +1,1 @@
+"""Question → cited Answer: ask, follow-ups, sources, answerers, verification and abstention."""

@@ -1,0 +1,93 @@
+"""The answerer seam: what writes an answer from numbered sources, chosen by RAG_LLM from one registry.
+
+Adding a backend is one new module with a class that fits `Answerer`, plus one line in
+ANSWERERS; `ask_stream`, the settings, the CLI and `rag eval` take their choices from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from rag.registry import load
+
+if TYPE_CHECKING:
+    from rag.answer.sources import Source
+    from rag.config import Settings
+    from rag.index.paper_index import PaperIndex
+    from rag.types import Citation, DroppedCitation, SentenceCheck
+
+# RAG_LLM value -> "module:class". One line per backend; "auto" picks the first that is configured.
+ANSWERERS: dict[str, str] = {
+    "openai": "rag.answer.answerers.chat:ChatAnswerer",
+    "extractive": "rag.answer.answerers.extractive:ExtractiveAnswerer",
+}
+OFFLINE_DEFAULT = "extractive"
+
+
+class BackendError(RuntimeError):
+    """The configured answering backend failed; the message names it and the setting to check."""
+
+
+@dataclass
+class Request:
+    """What an answerer gets: the question as asked and as searched, the conversation and the sources."""
+
+    question: str
+    standalone: str
+    history: list[dict[str, str]]
+    sources: list[Source]
+    settings: Settings
+    index: PaperIndex
+
+
+@dataclass
+class Result:
+    """An answer as its answerer verified it: text with [n] markers, citations[n-1] for marker n."""
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    dropped: list[DroppedCitation] = field(default_factory=list)
+    checks: list[SentenceCheck] = field(default_factory=list)
+    verify_seconds: float = 0.0  # of the answerer's time, how much went into verification
+
+
+class Answerer(Protocol):
+    """Writes answers. `answer` yields text pieces as they are produced, then one `Result`."""
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        """Whether RAG_LLM=auto should pick this backend (e.g. an API key or base URL is set)."""
+        ...
+
+    def label(self, settings: Settings) -> str:
+        """The name users see as `Answer.backend` (never a secret)."""
+        ...
+
+    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
+        """The follow-up `question` rewritten to stand alone, for retrieval."""
+        ...
+
+    def answer(self, request: Request) -> Iterator[str | Result]: ...
+
+
+def resolve(settings: Settings) -> str:
+    """The backend RAG_LLM names; for "auto", the first registered one that is configured, else offline."""
+    if settings.llm != "auto":
+        return settings.llm
+    for name, spec in ANSWERERS.items():
+        if name != OFFLINE_DEFAULT and load(spec).configured(settings):
+            return name
+    return OFFLINE_DEFAULT
+
+
+def get_answerer(settings: Settings) -> Answerer:
+    answerer: Answerer = load(ANSWERERS[resolve(settings)])()
+    return answerer
+
+
+def backend_name(settings: Settings) -> str:
+    """What the user is shown as the answering model (never a secret)."""
+    return get_answerer(settings).label(settings)

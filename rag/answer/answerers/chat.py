@@ -1,0 +1,161 @@
+"""Answers written by a chat model: OpenAI, or any OpenAI-compatible server (llama.cpp, Ollama, vLLM).
+
+The model gets the numbered sources and must cite them as [n]; whatever it writes
+is verified afterwards (markers, titles, support). Client failures become a
+BackendError that names the backend and the setting to check: nothing silently
+falls back to another backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from rag.answer.abstention import abstention_text
+from rag.answer.answerers import BackendError, Request, Result
+from rag.answer.condense import condense_deterministic, to_messages
+from rag.answer.markers import MARKER_RE
+from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, fit_sources, format_source
+from rag.answer.verify import verify
+from rag.config import Settings, redact_url
+from rag.text import split_sentences
+from rag.tokens import ensure_tiktoken_offline
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+log = logging.getLogger(__name__)
+
+# Phrases with which a model says the sources do not answer.
+_MODEL_ABSTAINED = ("does not answer", "do not contain", "does not contain", "not mentioned", "no information")
+
+
+class ChatAnswerer:
+    """The model writes the answer; verification keeps only what the sources back."""
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return bool(settings.openai_api_key or settings.openai_base_url)
+
+    def label(self, settings: Settings) -> str:
+        if settings.openai_base_url:
+            parsed = urlsplit(redact_url(settings.openai_base_url))
+            return f"openai-compatible:{settings.chat_model}@{parsed.netloc.removeprefix('***@') or parsed.path}"
+        return f"openai:{settings.chat_model}"
+
+    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
+        """The model rewrites a follow-up into a standalone question (the rule-based rewrite if unusable)."""
+        if not history:
+            return question
+        from langchain_core.output_parsers import StrOutputParser
+
+        chain = CONDENSE_PROMPT | chat_model(settings) | StrOutputParser()
+        with backend_errors(settings):
+            rewritten = chain.invoke({"history": to_messages(history), "question": question}).strip()
+        if not rewritten or len(rewritten) > 4 * len(question) + 200:
+            log.info("model rewrite unusable (%r); using the deterministic one", rewritten[:80])
+            return condense_deterministic(question, history)
+        return rewritten
+
+    def answer(self, request: Request) -> Iterator[str | Result]:
+        from langchain_core.output_parsers import StrOutputParser
+
+        s = request.settings
+        fitted = fit_sources(request.sources, s.context_tokens, s.chat_model)
+        chain = ANSWER_PROMPT | chat_model(s, streaming=True) | StrOutputParser()
+        question = request.question
+        if request.standalone != question:
+            question = f"{question}\n(Standalone: {request.standalone})"
+        pieces: list[str] = []
+        with backend_errors(s):
+            for piece in chain.stream(
+                {
+                    "sources": "\n\n".join(format_source(src) for src in fitted),
+                    "history": to_messages(request.history),
+                    "question": question,
+                }
+            ):
+                pieces.append(piece)
+                yield piece
+        start = time.perf_counter()
+        raw = "".join(pieces).strip()
+        vectors = _sentence_vectors(raw, request) if any(src.vectors is not None for src in fitted) else {}
+        verified = verify(raw, fitted, vectors, s)
+        took = time.perf_counter() - start
+        said_no = any(p in raw.lower() for p in _MODEL_ABSTAINED)
+        if verified.citations and not said_no:
+            yield Result(verified.text, verified.citations, False, verified.dropped, verified.checks, took)
+            return
+        why = "the model found no answer in the retrieved abstracts" if raw else "the model returned nothing"
+        if raw and not verified.citations and not said_no:
+            why = "the model's answer cited none of the retrieved abstracts, so it is not shown"
+        yield Result(abstention_text([src.title for src in request.sources], why), [], True, verified.dropped, [], took)
+
+
+def _sentence_vectors(text: str, request: Request) -> dict[str, np.ndarray]:
+    sentences = split_sentences(text)
+    if not sentences:
+        return {}
+    vecs = request.index.sentence_embedder.embed_array([MARKER_RE.sub("", s) for s in sentences])
+    return dict(zip(sentences, vecs, strict=True))
+
+
+def chat_model(settings: Settings, streaming: bool = False) -> BaseChatModel:
+    """The chat client, through LangChain's provider-agnostic factory (imported here: offline never loads it)."""
+    from langchain.chat_models import init_chat_model
+
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        raise BackendError("RAG_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for a local server")
+    ensure_tiktoken_offline()  # the client counts tokens with tiktoken
+    return init_chat_model(
+        settings.chat_model,
+        model_provider="openai",
+        api_key=settings.openai_api_key or "not-needed",
+        base_url=settings.openai_base_url,
+        temperature=settings.temperature,
+        max_tokens=settings.max_answer_tokens,
+        # Servers that ignore max_completion_tokens (llama-cpp-python's) read max_tokens.
+        extra_body={"max_tokens": settings.max_answer_tokens},
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+        streaming=streaming,
+    )
+
+
+@contextmanager
+def backend_errors(settings: Settings) -> Iterator[None]:
+    """Turn client exceptions into a BackendError that names the backend and what to check."""
+    import httpx
+    import openai
+
+    from rag.local.server import server_failure
+
+    name = ChatAnswerer().label(settings)
+    where = f"OPENAI_BASE_URL={redact_url(settings.openai_base_url)}" if settings.openai_base_url else "OPENAI_API_KEY"
+    try:
+        yield
+    except openai.AuthenticationError as exc:
+        raise BackendError(f"{name} refused the credentials (401); check OPENAI_API_KEY") from exc
+    except openai.APITimeoutError as exc:
+        raise BackendError(
+            f"{name} timed out after {settings.llm_timeout:.0f} s; check {where} or raise RAG_LLM_TIMEOUT"
+        ) from exc
+    except (openai.APIConnectionError, httpx.TransportError) as exc:
+        # A dropped connection may be a crashed local server: say how it died rather than "unreachable".
+        died = server_failure(settings.openai_base_url, settings.local_model_state_dir)
+        if died:
+            raise BackendError(f"{name}: the local model server {died}") from exc
+        if isinstance(exc, httpx.TransportError):
+            raise BackendError(f"{name} dropped the connection mid-answer ({exc}); check the server's log") from exc
+        hint = " (for the bundled local model, start `rag local-model`)" if settings.openai_base_url else ""
+        raise BackendError(f"{name} is unreachable; check {where}{hint}") from exc
+    except openai.NotFoundError as exc:
+        raise BackendError(f"{name}: model or endpoint not found (404); check RAG_CHAT_MODEL and {where}") from exc
+    except openai.APIStatusError as exc:
+        raise BackendError(f"{name} answered with HTTP {exc.status_code}; check {where} and the server's log") from exc

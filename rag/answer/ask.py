@@ -1,0 +1,135 @@
+"""ask() and ask_stream(): condense → retrieve → numbered sources → answerer → verified Answer.
+
+The steps up to the sources are one LangChain (LCEL) chain; the answerer chosen
+by RAG_LLM writes and verifies the answer (see rag.answer.answerers). Whichever
+backend answered, the Answer says which, and shows only verified citations.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from pydantic import ValidationError
+
+from rag.answer.answerers import Answerer, Request, Result, get_answerer
+from rag.answer.condense import validate_history
+from rag.answer.sources import Source, load_sources
+from rag.config import Settings, describe_invalid
+from rag.index.paper_index import PaperIndex
+from rag.index.search import search
+from rag.text import require_text, strip_control
+from rag.tokens import truncate_prompt_tokens
+from rag.types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_TOKENS = 512
+
+
+def settings_with(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """`settings` with per-call overrides; `k` means top_k. A bad value is a ValueError naming it."""
+    if "k" in overrides:
+        overrides["top_k"] = overrides.pop("k")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return settings.with_overrides(**given) if given else settings
+    except TypeError as exc:
+        raise TypeError(f"{exc} (and k)") from None
+    except ValidationError as exc:
+        raise ValueError(describe_invalid(exc, {"top_k": "k"})) from None
+
+
+def clean_question(question: object, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise ValueError(f"the question must be a string, not {type(question).__name__}")
+    text = " ".join(strip_control(require_text(question, "question")).split())
+    if not text:
+        raise ValueError("the question is empty: ask something about the papers")
+    short = truncate_prompt_tokens(text, MAX_QUESTION_TOKENS, settings.chat_model)
+    if short != text:
+        log.warning("question truncated from %d characters to %d tokens", len(text), MAX_QUESTION_TOKENS)
+    return short
+
+
+def _condense(state: dict[str, Any]) -> str:
+    answerer: Answerer = state["answerer"]
+    return answerer.condense(state["question"], state["history"], state["settings"])
+
+
+def _search(state: dict[str, Any]) -> list[Hit]:
+    s: Settings = state["settings"]
+    return search(state["index"], state["standalone"], s.top_k, s.retriever, settings=s)
+
+
+def _sources(state: dict[str, Any]) -> list[Source]:
+    return load_sources(state["index"], state["hits"])
+
+
+PREPARE = (
+    RunnablePassthrough.assign(standalone=RunnableLambda(_condense))
+    | RunnablePassthrough.assign(hits=RunnableLambda(_search))
+    | RunnablePassthrough.assign(sources=RunnableLambda(_sources))
+)
+
+
+def ask_stream(
+    index: PaperIndex, question: str, history: list[dict[str, str]] | None = None, **overrides: Any
+) -> Iterator[str | Answer]:
+    """Yield the answer's text in pieces as it is generated, then the final, verified `Answer`.
+
+    The final Answer's text is authoritative: with a chat model, markers that point
+    nowhere are removed and the rest renumbered after generation.
+    Overrides: `k`, `settings`, or any `Settings` field (e.g. llm="openai", chat_model=...).
+    """
+    s = settings_with(overrides.pop("settings", None) or index.settings, overrides)
+    q = clean_question(question, s)
+    turns = validate_history(history)
+    answerer = get_answerer(s)
+    t0 = time.perf_counter()
+    with index.errors():
+        state: dict[str, Any] = PREPARE.invoke(
+            {"question": q, "history": turns, "settings": s, "index": index, "answerer": answerer}
+        )
+    t1 = time.perf_counter()
+    result: Result | None = None
+    for piece in answerer.answer(Request(q, state["standalone"], turns, state["sources"], s, index)):
+        if isinstance(piece, Result):
+            result = piece
+        else:
+            yield piece
+    assert result is not None, "an answerer must end with a Result"
+    t2 = time.perf_counter()
+    yield Answer(
+        text=result.text,
+        citations=[] if result.abstained else result.citations,
+        abstained=result.abstained,
+        sources=state["hits"],
+        backend=answerer.label(s),
+        timings={
+            "retrieval": round(t1 - t0, 4),
+            "generation": round(t2 - t1 - result.verify_seconds, 4),
+            "verification": round(result.verify_seconds, 4),
+        },
+        question=q,
+        standalone_question=state["standalone"],
+        dropped_citations=result.dropped,
+        sentence_checks=[] if result.abstained else result.checks,
+    )
+
+
+def ask(index: PaperIndex, question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
+    """Answer `question` from the collection, citing the papers it rests on (see `ask_stream`).
+
+    Raises ValueError for an empty question or malformed history, BackendError when
+    the configured model fails (never falls back to another backend).
+    """
+    final: Answer | None = None
+    for item in ask_stream(index, question, history, **overrides):
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None
+    return final

@@ -1,0 +1,219 @@
+"""PaperIndex: the one owner of an index's state (Chroma client and collections, BM25, embedder, caches).
+
+Everything that reads or writes an index goes through one of these, like llm's
+`Collection` or paper-qa's `Docs`; tests build their own, and `rag.search()`
+and friends use a default one per configuration (see rag.library).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+
+from rag.config import Settings
+from rag.index import store
+from rag.index.bm25 import BM25Index
+from rag.index.bm25 import build as build_bm25
+from rag.index.bm25 import load as load_bm25
+from rag.index.embedder import Embedder, SpanEmbedder, make_embedder
+from rag.index.errors import index_errors
+from rag.index.records import paper_from_record, upgrade_layout
+from rag.types import Hit, Paper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Collections:
+    """The open collections and the chunk-id digest they had when opened."""
+
+    chunks: Collection
+    papers: Collection
+    digest: str | None
+
+
+class PaperIndex:
+    """An index at one location (embedded folder or Chroma server), opened lazily."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        """`embedder` lets indexes with the same embedding settings share one model in memory."""
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._client: ClientAPI | None = None
+        self._embedder: Embedder | None = embedder
+        self._sentence_embedder: SpanEmbedder | None = None
+        self._collections: Collections | None = None
+        self._bm25: BM25Index | None = None
+
+    # --- parts, created on first use ------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return self.settings.index_location()
+
+    def errors(self) -> AbstractContextManager[None]:
+        """Turns Chroma, sqlite and file-system failures into RagIndexErrors that say what to do."""
+        return index_errors(self.settings)
+
+    @property
+    def client(self) -> ClientAPI:
+        with self._lock:
+            if self._client is None:
+                self._client = store.connect(self.settings)
+            return self._client
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(self.settings)
+            return self._embedder
+
+    @property
+    def loaded_embedder(self) -> Embedder | None:
+        """The embedder if it was created already (to share it without loading a model)."""
+        return self._embedder
+
+    @property
+    def sentence_embedder(self) -> SpanEmbedder:
+        """The model that makes sentence vectors: the index's own when it can (one model in memory)."""
+        with self._lock:
+            if self._sentence_embedder is None:
+                if isinstance(self.embedder, SpanEmbedder):
+                    self._sentence_embedder = self.embedder
+                else:
+                    from rag.index.minilm import MiniLMEmbedder
+
+                    self._sentence_embedder = MiniLMEmbedder()
+            return self._sentence_embedder
+
+    @property
+    def bm25_folder(self) -> Path:
+        s = self.settings
+        name = f"bm25-{s.collection}"
+        if s.uses_chroma_server:
+            name += f"-{s.chroma_host}-{s.chroma_port or 8000}"
+        return s.index_dir / name
+
+    # --- collections ----------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Whether the index has been built (without creating anything)."""
+        if not self.settings.uses_chroma_server and not (self.settings.index_dir / "chroma").exists():
+            return False
+        with self.errors():
+            return self.open() is not None
+
+    def open(self, create: bool = False) -> Collections | None:
+        """The collections (created when `create`); None if there is no index. Upgrades an old layout."""
+        with self._lock:
+            if self._collections is not None:
+                return self._collections
+            model_id = self.embedder.model_id
+            if create:
+                chunks = store.create_collection(self.client, self.settings, model_id)
+            else:
+                found = store.find_collection(self.client, self.settings, model_id)
+                if found is None:
+                    return None
+                chunks = found
+            papers = store.papers_collection(self.client, self.settings)
+            if store.layout_of(chunks) < store.LAYOUT:
+                upgrade_layout(chunks, papers, self.location)
+            self._collections = Collections(chunks, papers, store.digest_of(chunks))
+            return self._collections
+
+    def current(self) -> Collections | None:
+        """The collections as a query should see them: reopened if another process ingested since."""
+        opened = self.open()
+        if opened is None:
+            return None
+        fresh = store.digest_of(self.client.get_collection(self.settings.collection))
+        if fresh == opened.digest:
+            return opened
+        log.info("the index changed since it was opened (another process ingested): reloading it")
+        self.reload()
+        return self.open()
+
+    def reload(self) -> None:
+        """Forget the client and collections; an embedded index is read from disk again on next use.
+
+        Embedded Chroma keeps its vector index in memory and does not see what another
+        process wrote; only a new client does.
+        """
+        with self._lock:
+            self._collections = None
+            if not self.settings.uses_chroma_server:
+                store.forget_embedded_system(self.settings)
+                self._client = None
+
+    def written(self, digest: str) -> None:
+        """Our own ingest completed: its writes went through our client, so no reload is needed."""
+        with self._lock:
+            if self._collections is not None:
+                self._collections = Collections(self._collections.chunks, self._collections.papers, digest)
+
+    def close(self) -> None:
+        """Let go of the client and caches (the embedder stays: others may share it)."""
+        self.reload()
+        with self._lock:
+            self._client = None
+            self._bm25 = None
+
+    def drop(self) -> None:
+        with self._lock:
+            store.drop_collections(self.client, self.settings)
+            self._collections = None
+            self._bm25 = None
+
+    # --- BM25 -----------------------------------------------------------------------
+
+    def bm25(self) -> BM25Index:
+        """The BM25 index matching the collection's current digest (loaded once, rebuilt if stale)."""
+        want = store.digest_of(self.client.get_collection(self.settings.collection))
+        with self._lock:
+            if self._bm25 is not None and self._bm25.digest == want:
+                return self._bm25
+        loaded = load_bm25(self.bm25_folder)
+        if loaded is not None and want is not None and loaded.digest == want:
+            with self._lock:
+                self._bm25 = loaded
+            return loaded
+        return self.rebuild_bm25()
+
+    def rebuild_bm25(self) -> BM25Index:
+        """Rebuild BM25 from what Chroma holds now (Chroma is the source of truth)."""
+        opened = self.open()
+        assert opened is not None
+        ids, texts = [], []
+        for chunk_id, doc, _ in store.iter_records(opened.chunks):
+            ids.append(chunk_id)
+            texts.append(doc)
+        built = build_bm25(ids, texts, store.ids_digest(ids), self.bm25_folder)
+        with self._lock:
+            self._bm25 = built
+        log.info("BM25 index rebuilt over %d chunks", len(ids))
+        return built
+
+    # --- reading --------------------------------------------------------------------
+
+    def papers(self) -> list[Paper]:
+        """The papers the index holds, in title order (empty when there is no index)."""
+        with self.errors():
+            opened = self.open() if self.exists() else None
+            if opened is None:
+                return []
+            found = [paper_from_record(pid, doc, meta) for pid, doc, meta in store.iter_records(opened.papers)]
+        return sorted(found, key=lambda p: p.title.casefold())
+
+    def search(self, query: str, k: int | None = None, retriever: str | None = None) -> list[Hit]:
+        """The `k` papers that best match `query` (see rag.index.search)."""
+        from rag.index.search import search
+
+        return search(self, query, k, retriever)

@@ -1,0 +1,1 @@
+"""Files → Paper → chunks: input formats, title recovery, the corpus, chunking and the ingest pipeline."""

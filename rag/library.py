@@ -1,0 +1,119 @@
+"""Library: a collection of papers you can ingest into, search and ask, over one PaperIndex.
+
+`rag.search()`, `rag.ask()`, `rag.ingest()` and friends are thin wrappers over a default
+Library per index configuration; notebooks and tests can hold their own:
+
+    lib = rag.Library(rag.Settings(index_dir="my-index"))
+    lib.ingest(["mine.jsonl"]); lib.ask("What is a lottery ticket?")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.config import Settings, get_settings
+from rag.index.embedder import Embedder
+from rag.index.paper_index import PaperIndex
+from rag.types import Hit, Paper
+
+if TYPE_CHECKING:
+    from rag.ingest.pipeline import IngestReport
+    from rag.types import Answer
+
+log = logging.getLogger(__name__)
+
+
+class Library:
+    """The papers at one index location, with everything needed to add, find and ask about them."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.index = PaperIndex(self.settings, embedder)
+        self._build_lock = threading.Lock()
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path] | None = None,
+        *,
+        include_bundled: bool | None = None,
+        sync: bool = False,
+        rebuild: bool = False,
+        progress: bool = True,
+    ) -> IngestReport:
+        """Add the papers of `paths` (default: the bundled collection); see rag.ingest.pipeline."""
+        from rag.ingest.pipeline import ingest
+
+        return ingest(self.index, paths, include_bundled=include_bundled, sync=sync, rebuild=rebuild, progress=progress)
+
+    def ensure_built(self) -> None:
+        """Build the index from the bundled collection if there is none yet (first use)."""
+        with self._build_lock:
+            if not self.index.exists():
+                log.warning("no index at %s yet: building it from the bundled collection", self.index.location)
+                self.ingest(progress=False)
+
+    def search(
+        self, query: str, k: int | None = None, retriever: str | None = None, settings: Settings | None = None
+    ) -> list[Hit]:
+        """The `k` papers that best match `query`, best first (builds the index on first use)."""
+        from rag.index.search import search
+
+        self.ensure_built()
+        return search(self.index, query, k, retriever, settings=settings)
+
+    def ask_stream(
+        self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any
+    ) -> Iterator[str | Answer]:
+        from rag.answer.ask import ask_stream
+
+        self.ensure_built()
+        return ask_stream(self.index, question, history, **overrides)
+
+    def ask(self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
+        from rag.answer.ask import ask
+
+        self.ensure_built()
+        return ask(self.index, question, history, **overrides)
+
+    def papers(self) -> list[Paper]:
+        return self.index.papers()
+
+    def exists(self) -> bool:
+        return self.index.exists()
+
+    def close(self) -> None:
+        self.index.close()
+
+
+_DEFAULTS: dict[tuple[object, ...], Library] = {}
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def _keys(s: Settings) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """(which index, which embedding model): libraries with the same model share it."""
+    model = (s.embedding_model, s.embedding_batch_size, s.embedding_threads, s.openai_base_url)
+    return (str(s.index_dir), s.chroma_host, s.chroma_port, s.collection, *model), model
+
+
+def library_for(settings: Settings | None = None) -> Library:
+    """The default Library of the index that `settings` configure (one per location and embedder)."""
+    s = settings or get_settings()
+    key, model = _keys(s)
+    with _DEFAULTS_LOCK:
+        if key not in _DEFAULTS:
+            twin = next((lib for k, lib in _DEFAULTS.items() if _keys(lib.settings)[1] == model), None)
+            shared = twin.index.loaded_embedder if twin is not None else None
+            _DEFAULTS[key] = Library(s, shared)
+        return _DEFAULTS[key]
+
+
+def forget_library(settings: Settings) -> None:
+    """Close and drop the default Library of `settings` (tests do this for their throwaway indexes)."""
+    with _DEFAULTS_LOCK:
+        lib = _DEFAULTS.pop(_keys(settings)[0], None)
+    if lib is not None:
+        lib.close()
