@@ -17,8 +17,10 @@ import time
 
 import rag
 from bench.common import percentiles, temp_settings
+from eval.datasets import retrieval_questions
 from rag.local.server import running_local_model
-from tests.test_retrieval import QUESTIONS
+
+QUESTIONS = retrieval_questions()
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--local", action="store_true", help="also measure the bundled SmolLM2 through llama.cpp")

@@ -16,7 +16,9 @@ import time
 
 import rag
 from bench.common import percentiles, temp_settings
-from tests.test_retrieval import QUESTIONS
+from eval.datasets import retrieval_questions
+
+QUESTIONS = retrieval_questions()
 
 settings = temp_settings("bench-search-")
 rag.ingest(settings=settings, progress=False)

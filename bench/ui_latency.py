@@ -21,9 +21,11 @@ from playwright.sync_api import sync_playwright
 
 import rag
 from bench.common import temp_settings
+from eval.datasets import retrieval_questions
 from tests.e2e.browser import ask, open_chat
 from tests.helpers import free_port, serving
-from tests.test_retrieval import QUESTIONS
+
+QUESTIONS = retrieval_questions()
 
 settings = temp_settings("bench-ui-")
 rag.ingest(settings=settings, progress=False)

@@ -21,8 +21,10 @@ import time
 
 import rag
 from bench.common import percentiles, temp_settings
+from eval.datasets import retrieval_questions
 from tests.helpers import free_port, http_ok, stop, wait_until
-from tests.test_retrieval import QUESTIONS
+
+QUESTIONS = retrieval_questions()
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--clients", type=int, default=20)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import signal
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 import rag
+from eval.datasets import QUESTIONS, load_items
 from eval.metrics import score_item, summarise
 from eval.report import write_outputs
 from rag.answer.answerers import ANSWERERS, backend_name
@@ -25,13 +25,7 @@ from rag.index.search import RETRIEVERS
 from rag.local.server import LocalServer, running_local_model
 
 HERE = Path(__file__).resolve().parent
-QUESTIONS = HERE / "questions.jsonl"
 THRESHOLDS = HERE / "thresholds.toml"
-
-
-def load_items(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    items = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
-    return items[:limit] if limit else items
 
 
 def run_one(
@@ -73,14 +67,25 @@ def run_one(
     return records, None
 
 
-def check_gate(name: str, metrics: dict[str, Any]) -> list[str]:
-    """Threshold violations of gate `name` (from eval/thresholds.toml)."""
-    gate = tomllib.loads(THRESHOLDS.read_text())[name]
+def check_gate(name: str, metrics: dict[str, Any], thresholds: Path = THRESHOLDS) -> list[str]:
+    """Threshold violations of gate `name`; a bound on a metric the run did not produce is one too.
+
+    Keys are `min_<metric>` or `max_<metric>`, with "@" written "_at_" (hit_at_5 is hit@5).
+    """
+    gates = tomllib.loads(thresholds.read_text())
+    if name not in gates:
+        return [f"no gate named {name!r} in {thresholds.name} (gates: {', '.join(gates)})"]
     failures = []
-    for key, limit in gate.items():
-        bound, metric = key.split("_", 1)
-        value = metrics.get(metric.replace("hit_at_5", "hit@5"))
-        if value is None:
+    for key, limit in gates[name].items():
+        bound, _, metric = key.partition("_")
+        metric = metric.replace("_at_", "@")
+        if bound not in ("min", "max") or not metric:
+            failures.append(f"{key}: a bound must be named min_<metric> or max_<metric>")
+            continue
+        value = metrics.get(metric)
+        if not isinstance(value, int | float):
+            known = ", ".join(k for k, v in metrics.items() if isinstance(v, int | float))
+            failures.append(f"{key}: the run has no metric {metric!r} (known: {known})")
             continue
         if (bound == "max" and value > limit) or (bound == "min" and value < limit):
             failures.append(f"{metric} = {value} ({bound} {limit})")

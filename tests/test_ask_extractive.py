@@ -7,10 +7,12 @@ import json
 import pytest
 
 import rag
+from eval.datasets import retrieval_questions
 from rag.answer.abstention import ABSTAIN_PREFIX
 from rag.config import Settings
 from rag.text import split_sentences
-from tests.test_retrieval import QUESTIONS
+
+QUESTIONS = retrieval_questions()
 
 CORPUS = rag.load_corpus()
 

@@ -26,15 +26,43 @@ def test_every_chunk_fits_the_window_with_title_at_head(papers: list[Paper]) -> 
             assert count_tokens(chunk.text) + 2 <= 256  # + [CLS] and [SEP]
 
 
-def test_long_abstract_is_split_with_overlap_and_nothing_lost(papers: list[Paper]) -> None:
+def _bodies(paper: Paper, **kw: int) -> list[str]:
+    return [c.text.split("\n", 1)[1] for c in chunk_paper(paper, **kw)]
+
+
+def _shared(a: str, b: str) -> str:
+    """The longest end of `a` that `b` starts with (whole words)."""
+    words = a.split()
+    for i in range(len(words)):
+        tail = " ".join(words[i:])
+        if b.startswith(tail):
+            return tail
+    return ""
+
+
+def test_neighbouring_chunks_share_up_to_the_overlap(papers: list[Paper]) -> None:
+    """Every pair of neighbours of every split bundled abstract shares text, at most `overlap` word-pieces of it."""
+    split = [p for p in papers if len(chunk_paper(p)) > 1]
+    assert len(split) > 50
+    for paper in split:
+        for a, b in itertools.pairwise(_bodies(paper)):
+            shared = _shared(a, b)
+            assert shared, f"{paper.title}: neighbours share nothing"
+            assert count_tokens(shared) <= 32
+
+
+def test_without_overlap_neighbours_share_nothing_and_nothing_is_lost(papers: list[Paper]) -> None:
     long_one = max(papers, key=lambda p: len(p.abstract))
-    chunks = chunk_paper(long_one, chunk_tokens=128, overlap=24)
-    assert len(chunks) >= 4
-    bodies = [c.text.split("\n", 1)[1] for c in chunks]
-    for a, b in itertools.pairwise(bodies):
-        assert set(a.split()[-20:]) & set(b.split()[:20]), "consecutive chunks should overlap"
-    words = set(long_one.abstract.split())
-    assert words <= set(" ".join(bodies).split())
+    bodies = _bodies(long_one, chunk_tokens=128, overlap=0)
+    assert len(bodies) >= 4
+    assert not any(_shared(a, b) for a, b in itertools.pairwise(bodies))
+    assert " ".join(bodies).split() == long_one.abstract.split()
+
+
+def test_chunks_end_at_sentence_ends_when_they_can(papers: list[Paper]) -> None:
+    long_one = max(papers, key=lambda p: len(p.abstract))
+    bodies = _bodies(long_one, chunk_tokens=128, overlap=24)
+    assert sum(b.rstrip().endswith((".", "?", "!")) for b in bodies[:-1]) >= len(bodies[:-1]) - 1
 
 
 def test_short_abstract_is_one_chunk_and_ids_are_content_hashes(papers: list[Paper]) -> None:

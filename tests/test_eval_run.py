@@ -48,6 +48,16 @@ def test_summary_metrics() -> None:
     assert m["latency_ms"]["total"]["p50"] == 30.0
 
 
+def test_a_gate_on_a_missing_or_misspelled_metric_fails_loudly(tmp_path: Path) -> None:
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text("[g]\nmin_hit_at_5 = 0.9\nmin_hit_at_50 = 0.9\nmax_halucinated_citations = 0\nbogus = 1\n")
+    failures = check_gate("g", {"hit@5": 0.95, "hallucinated_citations": 0}, thresholds)
+    assert len(failures) == 3
+    assert "no metric 'hit@50'" in failures[0] and "no metric 'halucinated_citations'" in failures[1]
+    assert "min_<metric>" in failures[2]
+    assert "no gate named 'nope'" in check_gate("nope", {}, thresholds)[0]
+
+
 def test_gate_reports_violations() -> None:
     ok = {
         "hallucinated_citations": 0,

@@ -5,103 +5,11 @@ from __future__ import annotations
 import pytest
 
 import rag
+from eval.datasets import retrieval_questions
 from rag.config import Settings
 
 # Hand-written paraphrases: they avoid the title's distinctive words where they can.
-QUESTIONS = [
-    (
-        "How narrow can a leaky-ReLU net be and still uniformly approximate any function?",
-        "Minimum Width of Leaky-ReLU Neural Networks for Uniform Universal Approximation",
-    ),
-    (
-        "Which work estimates how much memory a transformer's soft prompt can store?",
-        "Memory Limitations of Prompt Tuning in Transformers",
-    ),
-    (
-        "replacing the dot product in an artificial neuron with a weighted Lehmer mean",
-        "An Informal Introduction to Multiplet Neural Networks",
-    ),
-    (
-        "a fairness notion of proportionality for placing a facility, strategyproof randomized mechanism",
-        "Random Rank: The One and Only Strategyproof and Proportionally Fair Randomized Facility Location Mechanism",
-    ),
-    (
-        "thermodynamic work extraction viewed through information theory",
-        "The information-theoretic foundation of thermodynamic work extraction",
-    ),
-    (
-        "upsampling features of any vision encoder at any resolution without retraining per encoder",
-        "AnyUp: Universal Feature Upsampling",
-    ),
-    (
-        "why do models prefer features that are easy to extract over predictive ones?",
-        "On the Foundations of Shortcut Learning",
-    ),
-    (
-        "retrieving prompts automatically to improve zero-shot performance of LLMs on unseen tasks",
-        "UPRISE: Universal Prompt Retrieval for Improving Zero-Shot Evaluation",
-    ),
-    (
-        "training graph neural networks without backpropagation, using only forward passes",
-        "Forward Learning of Graph Neural Networks",
-    ),
-    (
-        "instead of equivariant architectures, learn a function that maps inputs to a canonical orientation",
-        "Equivariance with Learned Canonicalization Functions",
-    ),
-    (
-        "prior-data fitted networks that approximate posterior predictive distributions",
-        "Transformers Can Do Bayesian Inference",
-    ),
-    (
-        "a network that outputs the weights of another network suffers from unstable training due to input scale",
-        "Magnitude Invariant Parametrizations Improve Hypernetwork Learning",
-    ),
-    (
-        "adding new tasks to a vision system when the old training data is no longer available",
-        "Learning without Forgetting",
-    ),
-    (
-        "diffusion model samples satisfy concentration of measure for Lipschitz projections",
-        "Concentration of Measure for Distributions Generated via Diffusion Models",
-    ),
-    (
-        "automatic generation of features for tabular data reaching expert level",
-        "OpenFE: Automated Feature Generation with Expert-level Performance",
-    ),
-    (
-        "anomaly detection in novel visual domains by adapting a pretrained vision-language model",
-        "AdaptCLIP: Adapting CLIP for Universal Visual Anomaly Detection",
-    ),
-    (
-        "learning compositions of a polynomial with a low-degree feature using a three layer network",
-        "Learning Hierarchical Polynomials with Three-Layer Neural Networks",
-    ),
-    (
-        "abilities that appear suddenly in bigger language models and are absent in smaller ones",
-        "Emergent Abilities of Large Language Models",
-    ),
-    (
-        "neurons that are shared across GPT-2 models trained from different random seeds",
-        "Universal Neurons in GPT2 Language Models",
-    ),
-    (
-        "sparse subnetworks of a random network that can be reused for many tasks",
-        "On the Existence of Universal Lottery Tickets",
-    ),
-    (
-        "neural operators that learn mappings between infinite-dimensional function spaces",
-        "Neural Operator: Learning Maps Between Function Spaces",
-    ),
-    (
-        "fine-tuning quantized LLMs with zeroth-order gradient estimates to save GPU memory",
-        "Fine-tuning Quantized Neural Networks with Zeroth-order Optimization",
-    ),
-    (
-        "selecting a subset of input features for neural networks with an attention mechanism",
-        "Sequential Attention for Feature Selection",
-    ),
-]
+QUESTIONS = retrieval_questions()
 
 
 @pytest.mark.parametrize(("question", "title"), QUESTIONS, ids=[t[:40] for _, t in QUESTIONS])

@@ -2,20 +2,63 @@
 
 Lengths are counted in MiniLM word-pieces (the real tokenizer), so no chunk is
 silently truncated by the model; the title costs part of every chunk's budget.
+A chunk ends at a sentence boundary when one falls in the second half of its
+budget (else after a comma or semicolon, else between words), and the next
+chunk starts `overlap` word-pieces earlier, at a word boundary, so every pair
+of neighbours shares text. (LangChain's recursive splitter overlaps only
+whole pieces: with sentences longer than the overlap, half of the bundled
+neighbours shared nothing.)
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-from rag.tokens import MINILM_WINDOW, count_tokens
+from rag.text import sentence_spans
+from rag.tokens import MINILM_WINDOW, count_tokens, token_offsets
 from rag.types import Chunk, Paper
 
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 _MIN_BODY_TOKENS = 32
-_SEPARATORS = ["\n\n", "\n", ". ", "; ", ", ", " ", ""]
+
+
+def _boundaries(text: str, offsets: list[tuple[int, int]]) -> tuple[list[bool], list[bool], list[bool]]:
+    """Per token: does a sentence, a clause or a word start at it?"""
+    sentence_starts = {a for a, _ in sentence_spans(text)}
+    word, clause, sentence = [True], [True], [True]
+    for i in range(1, len(offsets)):
+        gap = offsets[i][0] > offsets[i - 1][1]
+        word.append(gap)
+        clause.append(gap and text[offsets[i - 1][1] - 1] in ",;:")
+        sentence.append(offsets[i][0] in sentence_starts)
+    return sentence, clause, word
+
+
+def split_tokens(text: str, budget: int, overlap: int) -> list[str]:
+    """Pieces of `text` of at most `budget` word-pieces; neighbours share up to `overlap` of them."""
+    offsets = token_offsets(text)
+    if len(offsets) <= budget:
+        return [text.strip()] if text.strip() else []
+    sentence, clause, word = _boundaries(text, offsets)
+    overlap = min(overlap, budget // 2)
+    pieces: list[str] = []
+    start = 0
+    while True:
+        if len(offsets) - start <= budget:
+            pieces.append(text[offsets[start][0] :].strip())
+            return pieces
+        limit = start + budget  # the chunk holds tokens start .. end-1, end <= limit
+        end = limit
+        for kind in (sentence, clause, word):
+            found = next((i for i in range(limit, start + budget // 2, -1) if kind[i]), None)
+            if found is not None:
+                end = found
+                break
+        pieces.append(text[offsets[start][0] : offsets[end - 1][1]].strip())
+        following = end
+        if overlap:
+            following = next((i for i in range(end - overlap, end) if i > start and word[i]), end)
+        start = max(following, start + 1)
 
 
 def chunk_id_for(paper_id: str, text: str, repeat: int = 0) -> str:
@@ -34,15 +77,7 @@ def chunk_paper(paper: Paper, chunk_tokens: int = MINILM_WINDOW, overlap: int = 
         text = head + paper.abstract
         return [Chunk(chunk_id_for(paper.paper_id, text), paper.paper_id, paper.title, text, 0)]
     budget = max(_MIN_BODY_TOKENS, chunk_tokens - _SPECIAL_TOKENS - count_tokens(head))
-    splitter = RecursiveCharacterTextSplitter(
-        separators=_SEPARATORS,
-        chunk_size=budget,
-        chunk_overlap=min(overlap, budget // 2),
-        length_function=count_tokens,
-        keep_separator="end",
-        strip_whitespace=True,
-    )
-    pieces = splitter.split_text(paper.abstract) or [paper.abstract]
+    pieces = split_tokens(paper.abstract, budget, overlap) or [paper.abstract]
     chunks = []
     seen: dict[str, int] = {}
     for index, piece in enumerate(pieces):

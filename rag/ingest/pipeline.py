@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 _UPSERT_BATCH = 64  # chunks embedded and written per step (whole papers; a long paper is one step)
 _DELETE_BATCH = 1000
 _CHROMA_BATCH = 4000  # below Chroma's max batch size
-_CHUNKER_VERSION = "2"  # 2: sentence spans and late-chunked sentence vectors
+_CHUNKER_VERSION = "3"  # 2: sentence spans and late-chunked sentence vectors; 3: true token overlap
 
 
 @dataclass
