@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, search (and the commands later layers add)."""
+"""The `rag` command: ingest, search, ask, ui, eval and local-model; errors are one line that says what to do."""
 
 from __future__ import annotations
 

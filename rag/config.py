@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.registry import ANSWERERS
+
 MINILM = "all-MiniLM-L6-v2-onnx-int8"
 _COLLECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,58}[A-Za-z0-9]")
 OPENAI_EMBEDDING = "text-embedding-3-small"
@@ -137,8 +139,6 @@ class Settings(BaseSettings):
     @field_validator("llm")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        from rag.answer.answerers import ANSWERERS
-
         if value != "auto" and value not in ANSWERERS:
             raise ValueError(f"must be auto or one of: {', '.join(ANSWERERS)}")
         return value

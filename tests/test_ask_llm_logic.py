@@ -9,6 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 import rag
+from rag import registry
 from rag.answer import answerers
 from rag.answer.answerers import BackendError, backend_name, resolve
 from rag.answer.answerers import chat as chat_answerer
@@ -129,7 +130,7 @@ class EchoAnswerer:
 def test_a_new_backend_is_one_class_and_one_registry_line(
     monkeypatch: pytest.MonkeyPatch, bundled_settings: Settings
 ) -> None:
-    monkeypatch.setitem(answerers.ANSWERERS, "echo", f"{__name__}:EchoAnswerer")
+    monkeypatch.setitem(registry.ANSWERERS, "echo", f"{__name__}:EchoAnswerer")
     settings = bundled_settings.with_overrides(llm="echo")
     items = list(rag.ask_stream("What are emergent abilities of large language models?", settings=settings))
     answer = items[-1]

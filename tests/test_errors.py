@@ -18,6 +18,7 @@ import pytest
 import rag
 from rag.config import Settings
 from rag.index.paper_index import PaperIndex
+from rag.index.search import search
 
 ROOT = Path(__file__).resolve().parents[1]
 CAN_MOUNT = os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
@@ -96,7 +97,7 @@ def test_inconsistent_bm25_files_are_rebuilt_by_search_and_ingest(fresh_settings
         meta_file.write_text(json.dumps(meta))
 
     cut_ids()
-    hits = PaperIndex(fresh_settings).search(papers[5].title, k=3, retriever="bm25")  # a process starting afresh
+    hits = search(PaperIndex(fresh_settings), papers[5].title, k=3, retriever="bm25")  # a process starting afresh
     assert hits[0].title == papers[5].title
     cut_ids()
     out = run_rag("ingest", "-q", str(f), env={"RAG_INDEX_DIR": str(fresh_settings.index_dir)})

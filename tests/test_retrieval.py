@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import rag
@@ -64,8 +66,22 @@ def test_query_with_no_known_words_still_returns_dense_hits(bundled_settings: Se
     assert len(rag.search("zxqv wplm", k=3, settings=bundled_settings)) == 3
 
 
-def test_search_builds_the_index_on_first_use(fresh_settings: Settings) -> None:
+def test_search_builds_the_index_on_first_use(
+    fresh_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no index, the first search builds one from the bundled collection (here a 12-paper stand-in)."""
+    import json
+
+    from rag.ingest import pipeline
+
+    small = tmp_path / "bundled.jsonl"
+    small.write_text(
+        "".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in rag.load_corpus()[:12])
+    )
+    monkeypatch.setattr(pipeline, "bundled_paths", lambda: [small])
+    assert not rag.index_exists(settings=fresh_settings)
     hits = rag.search("group operations learned by small networks", k=3, settings=fresh_settings)
+    assert len(rag.indexed_papers(settings=fresh_settings)) == 12
     assert "A Toy Model of Universality: Reverse Engineering How Networks Learn Group Operations" in [
         h.title for h in hits
     ]

@@ -1,4 +1,4 @@
-"""The embedder seam: what an embedding model must offer, and the registry keyed by RAG_EMBEDDING_MODEL."""
+"""The embedder seam: what an embedding model must offer; chosen by RAG_EMBEDDING_MODEL in rag.registry."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from rag.config import Settings
-from rag.registry import load, lookup
-
-# RAG_EMBEDDING_MODEL (exact or glob) -> factory taking Settings. One line per embedder.
-EMBEDDERS: dict[str, str] = {
-    "all-MiniLM-L6-v2-onnx-int8": "rag.index.minilm:minilm_from_settings",
-    "text-embedding-*": "rag.index.openai_embedder:openai_from_settings",
-}
+from rag.registry import EMBEDDERS, load, lookup
 
 
 @runtime_checkable

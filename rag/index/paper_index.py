@@ -24,7 +24,7 @@ from rag.index.bm25 import load as load_bm25
 from rag.index.embedder import Embedder, SpanEmbedder, make_embedder
 from rag.index.errors import index_errors
 from rag.index.records import paper_from_record, upgrade_layout
-from rag.types import Hit, Paper
+from rag.types import Paper
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +211,3 @@ class PaperIndex:
                 return []
             found = [paper_from_record(pid, doc, meta) for pid, doc, meta in store.iter_records(opened.papers)]
         return sorted(found, key=lambda p: p.title.casefold())
-
-    def search(self, query: str, k: int | None = None, retriever: str | None = None) -> list[Hit]:
-        """The `k` papers that best match `query` (see rag.index.search)."""
-        from rag.index.search import search
-
-        return search(self, query, k, retriever)

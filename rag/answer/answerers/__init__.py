@@ -1,7 +1,7 @@
-"""The answerer seam: what writes an answer from numbered sources, chosen by RAG_LLM from one registry.
+"""The answerer seam: what writes an answer from numbered sources, chosen by RAG_LLM.
 
 Adding a backend is one new module with a class that fits `Answerer`, plus one line in
-ANSWERERS; `ask_stream`, the settings, the CLI and `rag eval` take their choices from here.
+rag.registry.ANSWERERS; `ask_stream`, the settings, the CLI and `rag eval` need no change.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from rag.registry import load
+from rag.registry import ANSWERERS, OFFLINE_ANSWERER, load
 
 if TYPE_CHECKING:
     from rag.answer.sources import Source
@@ -18,12 +18,7 @@ if TYPE_CHECKING:
     from rag.index.paper_index import PaperIndex
     from rag.types import Citation, DroppedCitation, SentenceCheck
 
-# RAG_LLM value -> "module:class". One line per backend; "auto" picks the first that is configured.
-ANSWERERS: dict[str, str] = {
-    "openai": "rag.answer.answerers.chat:ChatAnswerer",
-    "extractive": "rag.answer.answerers.extractive:ExtractiveAnswerer",
-}
-OFFLINE_DEFAULT = "extractive"
+__all__ = ["ANSWERERS", "Answerer", "BackendError", "Request", "Result", "backend_name", "get_answerer", "resolve"]
 
 
 class BackendError(RuntimeError):
@@ -78,9 +73,9 @@ def resolve(settings: Settings) -> str:
     if settings.llm != "auto":
         return settings.llm
     for name, spec in ANSWERERS.items():
-        if name != OFFLINE_DEFAULT and load(spec).configured(settings):
+        if name != OFFLINE_ANSWERER and load(spec).configured(settings):
             return name
-    return OFFLINE_DEFAULT
+    return OFFLINE_ANSWERER
 
 
 def get_answerer(settings: Settings) -> Answerer:
