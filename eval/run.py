@@ -82,10 +82,13 @@ def check_gate(name: str, metrics: dict[str, Any], thresholds: Path = THRESHOLDS
         if bound not in ("min", "max") or not metric:
             failures.append(f"{key}: a bound must be named min_<metric> or max_<metric>")
             continue
-        value = metrics.get(metric)
-        if not isinstance(value, int | float):
-            known = ", ".join(k for k, v in metrics.items() if isinstance(v, int | float))
+        if metric not in metrics:
+            known = ", ".join(k for k, v in metrics.items() if not isinstance(v, dict))
             failures.append(f"{key}: the run has no metric {metric!r} (known: {known})")
+            continue
+        value = metrics[metric]
+        if not isinstance(value, int | float):
+            failures.append(f"{key}: {metric} was not measured (no items of its kind in this run); use more items")
             continue
         if (bound == "max" and value > limit) or (bound == "min" and value < limit):
             failures.append(f"{metric} = {value} ({bound} {limit})")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, get_settings
 from rag.index.embedder import Embedder
+from rag.index.errors import IndexMissing
 from rag.index.paper_index import PaperIndex
 from rag.types import Hit, Paper
 
@@ -62,22 +63,35 @@ class Library:
         """The `k` papers that best match `query`, best first (builds the index on first use)."""
         from rag.index.search import search
 
-        self.ensure_built()
-        return search(self.index, query, k, retriever, settings=settings)
+        try:
+            return search(self.index, query, k, retriever, settings=settings)
+        except IndexMissing:  # raised after the query and k were checked: a bad one builds nothing
+            self.ensure_built()
+            return search(self.index, query, k, retriever, settings=settings)
 
     def ask_stream(
         self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any
     ) -> Iterator[str | Answer]:
+        """Text pieces as the answer is written, then the verified Answer (builds the index on first use)."""
         from rag.answer.ask import ask_stream
 
-        self.ensure_built()
-        return ask_stream(self.index, question, history, **overrides)
+        stream = ask_stream(self.index, question, history, **dict(overrides))
+        try:
+            first = next(stream)  # checks the question, then retrieves
+        except IndexMissing:
+            self.ensure_built()
+            stream = ask_stream(self.index, question, history, **dict(overrides))
+            first = next(stream)
+        yield first
+        yield from stream
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
-        from rag.answer.ask import ask
-
-        self.ensure_built()
-        return ask(self.index, question, history, **overrides)
+        """Answer `question`, citing the papers it rests on (see rag.answer.ask)."""
+        final = None
+        for item in self.ask_stream(question, history, **overrides):
+            final = item
+        assert final is not None and not isinstance(final, str)
+        return final
 
     def papers(self) -> list[Paper]:
         return self.index.papers()

@@ -53,3 +53,4 @@ def test_bad_file_exits_2_with_file_and_line(tmp_path: Path) -> None:
 def test_empty_query_exits_2(tmp_path: Path) -> None:
     out = run_rag("search", "   ", index_dir=tmp_path / "index")
     assert out.returncode == 2 and "query is empty" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "index").exists()  # a bad query builds nothing, not even on first use

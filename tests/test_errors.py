@@ -183,14 +183,14 @@ def test_a_secret_in_the_base_url_is_never_shown(bundled_settings: Settings) -> 
     assert "127.0.0.1:9" in shown[0] and "127.0.0.1:9" in shown[2]
 
 
-def test_unexpected_failures_are_one_line_unless_verbose(tmp_path: Path) -> None:
+def test_unexpected_failures_are_one_line_unless_verbose(bundled_settings: Settings, tmp_path: Path) -> None:
     """A bug anywhere still reaches the user as one line; `rag -v` shows the traceback."""
     (tmp_path / "sitecustomize.py").write_text(
         "import rag.index.search\n"
         "def boom(*a, **k):\n    raise RuntimeError('simulated bug')\n"
         "rag.index.search._search = boom\n"
     )
-    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "RAG_INDEX_DIR": str(tmp_path / "index")}
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "RAG_INDEX_DIR": str(bundled_settings.index_dir)}
     out = run_rag("search", "lottery", env=env)
     assert_one_line_error(out, "unexpected RuntimeError: simulated bug", "rag -v")
     loud = run_rag("-v", "search", "lottery", env=env)

@@ -51,7 +51,7 @@ def test_summary_metrics() -> None:
 def test_a_gate_on_a_missing_or_misspelled_metric_fails_loudly(tmp_path: Path) -> None:
     thresholds = tmp_path / "thresholds.toml"
     thresholds.write_text("[g]\nmin_hit_at_5 = 0.9\nmin_hit_at_50 = 0.9\nmax_halucinated_citations = 0\nbogus = 1\n")
-    failures = check_gate("g", {"hit@5": 0.95, "hallucinated_citations": 0}, thresholds)
+    failures = check_gate("g", {"hit@5": 0.95, "hallucinated_citations": 0, "latency_ms": {}}, thresholds)
     assert len(failures) == 3
     assert "no metric 'hit@50'" in failures[0] and "no metric 'halucinated_citations'" in failures[1]
     assert "min_<metric>" in failures[2]
@@ -86,7 +86,13 @@ def test_eval_run_writes_every_output_and_compares(bundled_settings: Settings, t
     assert "| hit@5 |" in report and "![metrics_by_kind.png]" in report
     assert (out1 / "metrics_by_kind.png").stat().st_size > 1000 and (out1 / "latency.png").exists()
 
-    assert (
-        main(["--limit", "4", "--out", str(out2), "--compare", str(out1), "--gate", "offline"], bundled_settings) == 0
-    )
+    assert main(["--limit", "4", "--out", str(out2), "--compare", str(out1), "--gate", "local"], bundled_settings) == 0
     assert "Δ vs previous" in (out2 / "report.md").read_text()
+
+
+def test_a_gate_that_cannot_be_measured_fails(
+    bundled_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Four single-paper items hold no unanswerable one: the offline gate cannot pass by skipping that bound."""
+    assert main(["--limit", "4", "--out", str(tmp_path / "out"), "--gate", "offline"], bundled_settings) == 1
+    assert "unanswerable_abstained was not measured" in capsys.readouterr().err
