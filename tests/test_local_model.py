@@ -172,3 +172,27 @@ def test_eval_stops_and_says_so_when_its_local_server_dies(bundled_settings: Set
         records, stopped = run_one(items, settings, "local", set(), server)
     assert stopped is not None and "died (signal SIGKILL)" in stopped
     assert len(records) == 1 and "died (signal SIGKILL)" in records[0]["error"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_rag_local_model_promptly_and_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    state_dir = tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "local-model", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "RAG_LOCAL_MODEL_STATE_DIR": str(state_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v1/models"), timeout=180, proc=proc)
+        child = json.loads(state_file(state_dir, "127.0.0.1", port).read_text())["pid"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert not state_file(state_dir, "127.0.0.1", port).exists()
+        with pytest.raises(ProcessLookupError):
+            os.kill(child, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -123,6 +123,8 @@ class LocalServer:
         while True:
             ended = self.exit()
             if ended is not None:
+                if self.stopped_on_request:
+                    return  # stopped while starting (Ctrl-C, SIGTERM): not a failure
                 raise LocalModelError(f"the local model server {ended.describe()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/models", timeout=2):
@@ -142,6 +144,12 @@ class LocalServer:
         if self.state_dir is not None and not self.stopped_on_request:
             self._write_state(ended)
         return ended
+
+    def request_stop(self) -> None:
+        """Ask the server to exit without waiting (safe in a signal handler: `wait` returns when it has)."""
+        self.stopped_on_request = True
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
 
     def stop(self, timeout: float = 15) -> None:
         """Terminate, then kill if it does not exit in `timeout` seconds; forget its state."""
@@ -241,7 +249,7 @@ def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> i
     server = LocalServer(model, host, port, echo=sys.stderr, state_dir=state_dir).start()
 
     def stop(signum: int, frame: object) -> None:
-        server.stop()
+        server.request_stop()  # no waiting here: the main thread is inside the child's wait()
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
@@ -256,6 +264,7 @@ def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> i
     finally:
         signal.signal(signal.SIGTERM, previous)
     if server.stopped_on_request:
+        server.stop()  # forget its state; it has exited
         return 0
     raise LocalModelError(f"the local model server at {server.url} {ended.describe()}")
 
