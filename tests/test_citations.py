@@ -6,6 +6,7 @@ import numpy as np
 
 from rag.answer.sources import Source
 from rag.answer.verify import verify, verify_quotes
+from rag.config import Settings
 from rag.text import content_terms
 from rag.types import Hit
 
@@ -129,3 +130,11 @@ def test_quoted_sentences_keep_their_own_brackets() -> None:
         "Learning Universal Predictors",
     ]
     assert v.citations[0].evidence == "We study maps from [0,1] to [0,1] as in [12]."
+
+
+def test_written_titles_are_matched_with_rag_title_match_threshold() -> None:
+    text = 'The paper "Learning Universal Predictor" trains transformers on Solomonoff data.'  # one letter off
+    lenient = Settings(_env_file=None, title_match_threshold=80)  # type: ignore[call-arg]
+    strict = Settings(_env_file=None, title_match_threshold=100)  # type: ignore[call-arg]
+    assert [c.title for c in verify(text, SOURCES, settings=lenient).citations] == ["Learning Universal Predictors"]
+    assert verify(text, SOURCES, settings=strict).citations == []

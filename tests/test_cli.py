@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rag.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,3 +56,12 @@ def test_empty_query_exits_2(tmp_path: Path) -> None:
     out = run_rag("search", "   ", index_dir=tmp_path / "index")
     assert out.returncode == 2 and "query is empty" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "index").exists()  # a bad query builds nothing, not even on first use
+
+
+def test_search_honours_rag_retriever(bundled_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words no abstract holds: BM25 finds nothing, dense search still ranks papers."""
+    hybrid = run_rag("search", "zxqv wplm", index_dir=bundled_settings.index_dir)
+    assert hybrid.returncode == 0 and hybrid.stdout.startswith("1. ")
+    monkeypatch.setenv("RAG_RETRIEVER", "bm25")
+    bm25 = run_rag("search", "zxqv wplm", index_dir=bundled_settings.index_dir)
+    assert bm25.returncode == 0 and bm25.stdout.strip() == "no matching papers"

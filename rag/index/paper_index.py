@@ -174,9 +174,12 @@ class PaperIndex:
 
     # --- BM25 -----------------------------------------------------------------------
 
-    def bm25(self) -> BM25Index:
-        """The BM25 index matching the collection's current digest (loaded once, rebuilt if stale)."""
-        want = store.digest_of(self.client.get_collection(self.settings.collection))
+    def bm25(self, digest: str | None = None) -> BM25Index:
+        """The BM25 index matching the collection's digest (loaded once, rebuilt if stale).
+
+        `digest`: the one `current()` just read, saving a second read per query.
+        """
+        want = digest if digest is not None else store.digest_of(self.client.get_collection(self.settings.collection))
         with self._lock:
             if self._bm25 is not None and self._bm25.digest == want:
                 return self._bm25

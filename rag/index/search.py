@@ -115,7 +115,7 @@ def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -
         ]
         _add_ranking(pool, ranked, s.rrf_k)
     if retriever in ("hybrid", "bm25"):
-        lexical_hits = index.bm25().search(text, depth)
+        lexical_hits = index.bm25(opened.digest).search(text, depth)
         if lexical_hits:
             got_rows = opened.chunks.get(ids=[cid for cid, _ in lexical_hits], include=["documents", "metadatas"])
             rows = {
