@@ -1,8 +1,10 @@
-"""Load on the chat: N concurrent gradio_client users × M questions each against `rag ui` (offline default).
+"""Load on the chat: N concurrent users × M questions each against `rag ui` (offline default).
 
-Starts `rag ui` on a fresh bundled index on a free loopback port; every client asks its questions in turn and
-waits for each full answer. Prints answered/failed, latency p50/p95 and the server's resident memory.
-Usage: python bench/ui_load.py [--clients 20] [--questions 10]
+Starts `rag ui` on a fresh bundled index on a free loopback port; every user asks its questions in turn and
+waits for each full answer. Prints answered/failed, latency p50/p95, and the CPU and resident memory of the
+server. `--client gradio` uses gradio_client (one thread per user: on 2 cores the clients take most of the CPU);
+`--client http` speaks Gradio's HTTP API directly with httpx (light), to show what the server itself sustains.
+Usage: python bench/ui_load.py [--clients 20] [--questions 10] [--client gradio|http]
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import subprocess
 import threading
 import time
 
+import httpx
+
 import rag
 from bench.common import percentiles, temp_settings
 from eval.datasets import retrieval_questions
@@ -29,7 +33,13 @@ QUESTIONS = retrieval_questions()
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--clients", type=int, default=20)
 parser.add_argument("--questions", type=int, default=10)
+parser.add_argument("--client", choices=["gradio", "http"], default="gradio")
 args = parser.parse_args()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -55,20 +65,37 @@ peak = [0.0]
 lock = threading.Lock()
 
 
-def user(n: int) -> None:
-    from gradio_client import Client
+def ask_http(client: httpx.Client, question: str) -> str:
+    """Gradio's HTTP API: POST the call, then read its server-sent events to the end."""
+    event = client.post(f"{url}gradio_api/call/answer", json={"data": [question, [], [], 5]}).json()["event_id"]
+    last = ""
+    with client.stream("GET", f"{url}gradio_api/call/answer/{event}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                last = line
+    return last
 
-    client = Client(url, verbose=False)
+
+def user(n: int) -> None:
+    if args.client == "gradio":
+        from gradio_client import Client
+
+        gradio = Client(url, verbose=False)
+    http = httpx.Client(timeout=120)
     for i in range(args.questions):
         question = QUESTIONS[(n + i) % len(QUESTIONS)][0]
         start = time.perf_counter()
         try:
-            _, chat = client.predict(question, [], 5, api_name="/answer")
-            ok = "answered by" in str(chat[-1]["content"]) or "answered by" in str(chat)
+            if args.client == "gradio":
+                _, chat = gradio.predict(question, [], 5, api_name="/answer")
+                reply = str(chat)
+            else:
+                reply = ask_http(http, question)
+            ok = "answered by" in reply
         except Exception as exc:  # a failed request is what this benchmark counts
-            ok, chat = False, str(exc)
+            ok, reply = False, str(exc)
         with lock:
-            (latencies.append(time.perf_counter() - start) if ok else failures.append(str(chat)[:200]))
+            (latencies.append(time.perf_counter() - start) if ok else failures.append(reply[:200]))
 
 
 def watch_memory(stop_event: threading.Event) -> None:
@@ -81,13 +108,14 @@ try:
     wait_until(lambda: http_ok(url), timeout=120, proc=proc)  # type: ignore[arg-type]
     done = threading.Event()
     threading.Thread(target=watch_memory, args=(done,), daemon=True).start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds(proc.pid)
     threads = [threading.Thread(target=user, args=(n,)) for n in range(args.clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    server_cpu = cpu_seconds(proc.pid) - cpu_start
     done.set()
     settled = rss_mb(proc.pid)
 finally:
@@ -98,6 +126,8 @@ print(f"{args.clients} clients × {args.questions} questions: {len(latencies)}/{
 print(
     f"latency p50 {p50 / 1000:.2f} s, p95 {p95 / 1000:.2f} s; wall {wall:.1f} s, {len(latencies) / wall:.1f} answers/s"
 )
+per_answer = 1000 * server_cpu / max(1, len(latencies))
+print(f"server CPU {server_cpu:.1f} s = {server_cpu / wall:.0%} of one core; {per_answer:.0f} ms per answer")
 print(f"server resident memory: peak {peak[0]:.0f} MB, after the run {settled:.0f} MB")
 for failure in failures[:3]:
     print("failure:", failure)
