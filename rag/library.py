@@ -48,14 +48,23 @@ class Library:
         """Add the papers of `paths` (default: the bundled collection); see rag.ingest.pipeline."""
         from rag.ingest.pipeline import ingest
 
-        return ingest(self.index, paths, include_bundled=include_bundled, sync=sync, rebuild=rebuild, progress=progress)
+        report = ingest(
+            self.index, paths, include_bundled=include_bundled, sync=sync, rebuild=rebuild, progress=progress
+        )
+        assert report is not None
+        return report
 
     def ensure_built(self) -> None:
-        """Build the index from the bundled collection if there is none yet (first use)."""
+        """Build the index from the bundled collection if there is none yet (first use).
+
+        Checked again under the ingest lock: an index another process is (re)building is left alone.
+        """
+        from rag.ingest.pipeline import ingest
+
         with self._build_lock:
             if not self.index.exists():
                 log.warning("no index at %s yet: building it from the bundled collection", self.index.location)
-                self.ingest(progress=False)
+                ingest(self.index, progress=False, if_missing=True)
 
     def search(
         self, query: str, k: int | None = None, retriever: str | None = None, settings: Settings | None = None

@@ -26,7 +26,7 @@ if $with_local; then
     export CMAKE_ARGS="$PORTABLE_CMAKE_ARGS"
   fi
   if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
-    echo "setup: building llama-cpp-python (CMAKE_ARGS=${CMAKE_ARGS:-default}); the first build takes several minutes"
+    echo "setup: installing llama-cpp-python (CMAKE_ARGS=${CMAKE_ARGS:-default}); compiling it takes several minutes, once"
   fi
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"

@@ -293,3 +293,45 @@ def test_a_running_process_sees_an_ingest_made_by_another(
             rag.search(query, k=1, retriever=retriever, settings=fresh_settings)[0].title
             == "Octopus Camouflage Networks"
         )
+
+
+def run_cli_ingest(settings: Settings, *args: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", "-q", *args],
+        cwd=ROOT,
+        env={**os.environ, "RAG_INDEX_DIR": str(settings.index_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_running_library_survives_a_rebuild_by_another_process(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
+    lib = rag.Library(fresh_settings)
+    f = write_jsonl(tmp_path / "p.jsonl", six_papers[:4])
+    lib.ingest([f], progress=False)
+    assert lib.search(six_papers[0][0], k=1)[0].title == six_papers[0][0]
+    run_cli_ingest(fresh_settings, "--rebuild", str(f))  # same papers: same digest, new collections
+    assert lib.search(six_papers[1][0], k=1)[0].title == six_papers[1][0]
+    assert len(lib.papers()) == 4
+    lib.close()
+
+
+def test_an_ingest_after_another_process_wrote_stamps_the_true_digest(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list
+) -> None:
+    lib = rag.Library(fresh_settings)
+    mine = write_jsonl(tmp_path / "a.jsonl", six_papers[:2])
+    lib.ingest([mine], progress=False)
+    lib.search("anything at all", k=1)  # this process has the index open
+    run_cli_ingest(fresh_settings, str(write_jsonl(tmp_path / "b.jsonl", six_papers[2:4])))
+    lib.ingest([mine], sync=True, progress=False)  # back to what this process saw: only the digest on disk tells
+    fresh = PaperIndex(fresh_settings)
+    chunks = opened(fresh_settings).chunks
+    assert DIGEST_KEY in (chunks.metadata or {})
+    assert chunks.metadata[DIGEST_KEY] == ids_digest(index_ids(fresh_settings))  # type: ignore[index]
+    assert fresh.bm25().digest == ids_digest(index_ids(fresh_settings))
+    assert len(lib.papers()) == 2
+    lib.close()

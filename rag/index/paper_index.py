@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from filelock import FileLock
 
 from rag.config import Settings
 from rag.index import store
@@ -50,6 +51,7 @@ class PaperIndex:
         self._sentence_embedder: SpanEmbedder | None = None
         self._collections: Collections | None = None
         self._bm25: BM25Index | None = None
+        self._file_lock: FileLock | None = None
 
     # --- parts, created on first use ------------------------------------------------
 
@@ -125,21 +127,40 @@ class PaperIndex:
                 chunks = found
             papers = store.papers_collection(self.client, self.settings)
             if store.layout_of(chunks) < store.LAYOUT:
-                upgrade_layout(chunks, papers, self.location)
+                with self.ingest_lock():  # no ingest may write while records move
+                    chunks = self.client.get_collection(self.settings.collection)
+                    if store.layout_of(chunks) < store.LAYOUT:
+                        upgrade_layout(chunks, papers, self.location)
             self._collections = Collections(chunks, papers, store.digest_of(chunks))
             return self._collections
 
     def current(self) -> Collections | None:
-        """The collections as a query should see them: reopened if another process ingested since."""
+        """The collections as a query should see them: reopened if another process ingested or rebuilt since."""
         opened = self.open()
         if opened is None:
             return None
-        fresh = store.digest_of(self.client.get_collection(self.settings.collection))
-        if fresh == opened.digest:
+        try:
+            fresh = self.client.get_collection(self.settings.collection)
+        except Exception:  # dropped by a rebuild in another process: reopen (or find there is none)
+            fresh = None
+        if fresh is not None and fresh.id == opened.chunks.id and store.digest_of(fresh) == opened.digest:
             return opened
         log.info("the index changed since it was opened (another process ingested): reloading it")
-        self.reload()
+        with self._lock:
+            if self._collections is opened:  # not already reloaded by another thread
+                self.reload()
         return self.open()
+
+    def ingest_lock(self) -> FileLock:
+        """The lock that keeps writers of this index apart, across processes (one file beside the index).
+
+        One object per index, so that taking it again inside (an upgrade during an ingest) is reentrant.
+        """
+        with self._lock:
+            if self._file_lock is None:
+                self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+                self._file_lock = FileLock(str(self.settings.index_dir / ".ingest.lock"))
+            return self._file_lock
 
     def reload(self) -> None:
         """Forget the client and collections; an embedded index is read from disk again on next use.
@@ -181,8 +202,8 @@ class PaperIndex:
         """
         want = digest if digest is not None else store.digest_of(self.client.get_collection(self.settings.collection))
         with self._lock:
-            if self._bm25 is not None and self._bm25.digest == want:
-                return self._bm25
+            if self._bm25 is not None and (self._bm25.digest == want or want is None):
+                return self._bm25  # (no digest: an index whose first ingest never finished; rebuild once)
         loaded = load_bm25(self.bm25_folder)
         if loaded is not None and want is not None and loaded.digest == want:
             with self._lock:

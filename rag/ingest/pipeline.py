@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock
 from tqdm import tqdm
 
 from rag.config import Settings
@@ -79,12 +78,14 @@ def ingest(
     sync: bool = False,
     rebuild: bool = False,
     progress: bool = True,
-) -> IngestReport:
+    if_missing: bool = False,
+) -> IngestReport | None:
     """Add the papers of `paths` (default: the bundled collection) to `index`.
 
     `include_bundled` adds the bundled collection to `paths`; `sync` removes
     indexed papers that are not in the inputs; `rebuild` re-embeds everything
-    (needed after changing the embedding model).
+    (needed after changing the embedding model); `if_missing` does nothing
+    (returns None) when, holding the ingest lock, the index turns out to exist.
     """
     s = index.settings
     start = time.perf_counter()
@@ -94,14 +95,17 @@ def ingest(
         known_titles = {str(m.get("title")) for _, m in _paper_records(opened)}
     # Raises (with path:line) before anything is written.
     papers = load_corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
-    with index.errors():
-        s.index_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(s.index_dir / ".ingest.lock")):
-            if rebuild:
-                index.drop()
-            opened = index.open(create=True)
-            assert opened is not None
-            report = _apply(index, opened, papers, sync, progress)
+    with index.errors(), index.ingest_lock():
+        # Read the index afresh: another process may have written it since this one opened it,
+        # and the diff and the digest must be computed against what is on disk.
+        index.reload()
+        if if_missing and index.exists():
+            return None
+        if rebuild:
+            index.drop()
+        opened = index.open(create=True)
+        assert opened is not None
+        report = _apply(index, opened, papers, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 
