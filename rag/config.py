@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         description="longest abstract accepted at ingest (arXiv allows 1,920); longer is an error",
     )
     chunk_tokens: int = Field(
-        default=256, ge=32, le=256, description="chunk size in MiniLM word-pieces, title included"
+        default=256, ge=64, le=256, description="chunk size in MiniLM word-pieces, title included"
     )
     chunk_overlap: int = Field(
         default=32, ge=0, description="word-pieces a chunk repeats from the end of the one before"

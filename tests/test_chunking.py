@@ -79,3 +79,16 @@ def test_truncate_to_tokens() -> None:
     cut = truncate_to_tokens(text, 100)
     assert count_tokens(cut) <= 100 and text.startswith(cut) and len(cut) > 100
     assert truncate_to_tokens("short", 100) == "short"
+
+
+def test_a_very_long_title_leaves_room_for_the_abstract(papers: list[Paper]) -> None:
+    """A 400-character CJK title is about 400 word-pieces: it is cut in the chunks, never the abstract."""
+    base = papers[0]
+    long_title = "深度学习模型的普遍近似" * 36 + "Title"
+    chunks = chunk_paper(Paper("p", long_title[:400], " ".join([base.abstract] * 3)))
+    assert len(chunks) >= 2
+    for chunk in chunks:
+        assert count_tokens(chunk.text) + 2 <= 256
+        assert count_tokens(chunk.text.split("\n", 1)[0]) <= 64
+    # Chunks end at sentence boundaries in the second half of their budget: over half of it is abstract.
+    assert all(count_tokens(c.text.split("\n", 1)[1]) > (256 - 2 - 64) // 2 for c in chunks[:-1])

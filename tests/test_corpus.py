@@ -202,3 +202,17 @@ def test_control_characters_are_stripped(tmp_path: Path) -> None:
     )
     (paper,) = load_corpus([f])
     assert "\u0007" not in paper.title and "\u001b" not in paper.abstract
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        '{"title": "Bad \\ud800 escape", "abstract": "An abstract long enough to be taken as one."}',
+        '{"title": "T", "abstract": "An abstract long enough to be taken as one.", "note": "x\\udfff"}',
+    ],
+)
+def test_lone_surrogate_escapes_in_json_are_a_path_line_error(tmp_path: Path, row: str) -> None:
+    f = tmp_path / "s.jsonl"
+    f.write_text('{"title": "Fine", "abstract": "An abstract long enough to be taken as one."}\n' + row + "\n")
+    with pytest.raises(CorpusError, match=r"s\.jsonl:2: holds an invalid Unicode escape"):
+        load_corpus([f])

@@ -85,3 +85,20 @@ def test_search_builds_the_index_on_first_use(
     assert "A Toy Model of Universality: Reverse Engineering How Networks Learn Group Operations" in [
         h.title for h in hits
     ]
+
+
+def test_sources_are_the_abstracts_sentences_without_overlap_fragments(bundled_settings: Settings) -> None:
+    """Chunks overlap mid-sentence; the numbered sources must still hold each abstract sentence once, whole."""
+    from rag.answer.sources import load_sources
+    from rag.index.paper_index import PaperIndex
+    from rag.ingest.chunking import chunk_paper
+    from rag.text import split_sentences
+    from rag.types import Hit
+
+    split = [p for p in rag.load_corpus() if len(chunk_paper(p)) > 1][:40]
+    index = PaperIndex(bundled_settings)
+    sources = load_sources(index, [Hit(p.paper_id, p.title, "", 0.0) for p in split])
+    for paper, source in zip(split, sources, strict=True):
+        assert source.sentences == split_sentences(paper.abstract), paper.title
+        assert source.vectors is not None and len(source.vectors) == len(source.sentences)
+    index.close()

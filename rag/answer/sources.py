@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from rag.index.errors import IndexMissing
 from rag.index.minilm import MINILM_DIM
 from rag.index.paper_index import PaperIndex
 from rag.index.records import decode_vectors
-from rag.text import content_terms, split_sentences
+from rag.text import content_terms, sentence_spans
 from rag.types import Hit
 
 
@@ -60,23 +61,47 @@ def load_sources(index: PaperIndex, hits: list[Hit]) -> list[Source]:
         parts = sorted(chunks.get(hit.paper_id, []), key=lambda c: c[0])
         # A paper record is written before its chunks; the fallback covers a concurrent removal.
         abstract = abstracts.get(hit.paper_id) or hit.text.split("\n", 1)[-1]
-        sentences: list[str] = []
-        vectors: list[np.ndarray] = []
-        have_vectors = bool(parts) and all("sent_vecs" in m and "sent_spans" in m for _, _, m in parts)
-        for _, doc, meta in parts:
-            spans = json.loads(str(meta.get("sent_spans", "[]")))
-            vecs = decode_vectors(str(meta["sent_vecs"]), MINILM_DIM) if have_vectors else None
-            for j, (a, b) in enumerate(spans):
-                text = doc[a:b]
-                if text and text not in sentences:  # overlapping chunks repeat sentences
-                    sentences.append(text)
-                    if vecs is not None:
-                        vectors.append(vecs[j])
-        if not sentences:
-            sentences, have_vectors = split_sentences(abstract), False
-        source = Source(number, hit, abstract, sentences, np.array(vectors) if have_vectors else None)
+        sentences, vectors = _sentences_with_vectors(abstract, parts)
+        have_vectors = vectors is not None
+        source = Source(number, hit, abstract, sentences, vectors if have_vectors else None)
         source.terms = [set(content_terms(s)) for s in sentences]
         if source.vectors is None and sentences:
             source.vectors = index.sentence_embedder.embed_array(sentences)
         sources.append(source)
     return sources
+
+
+def _sentences_with_vectors(
+    abstract: str, parts: list[tuple[int, str, dict[str, Any]]]
+) -> tuple[list[str], np.ndarray | None]:
+    """The abstract's sentences, each with the late-chunked vector of the chunk that holds it best.
+
+    Sentences come from the abstract itself, not from the chunks: a chunk that starts inside a
+    sentence (the overlap) would otherwise add a fragment. A sentence split across chunks takes
+    the vector of its longest piece. None when the chunks carry no sentence vectors.
+    """
+    spans = sentence_spans(abstract)
+    sentences = [abstract[a:b] for a, b in spans]
+    if not parts or not all("sent_vecs" in m and "sent_spans" in m for _, _, m in parts):
+        return sentences, None
+    starts = [a for a, _ in spans]
+    best: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(spans)  # (covered characters, vector)
+    search_from = 0
+    for _, doc, meta in parts:
+        body_start = doc.find("\n") + 1
+        offset = abstract.find(doc[body_start:], max(0, search_from - len(doc)))
+        if offset < 0:
+            return sentences, None  # chunks from another version of the abstract: embed afresh
+        search_from = offset
+        vecs = decode_vectors(str(meta["sent_vecs"]), MINILM_DIM)
+        for (a, b), vec in zip(json.loads(str(meta["sent_spans"])), vecs, strict=False):
+            start, end = a - body_start + offset, b - body_start + offset
+            k = max(0, bisect.bisect_right(starts, start) - 1)
+            while k < len(spans) and spans[k][0] < end:
+                covered = min(end, spans[k][1]) - max(start, spans[k][0])
+                if covered > best[k][0]:
+                    best[k] = (covered, vec)
+                k += 1
+    if any(vec is None for _, vec in best):
+        return sentences, None
+    return sentences, np.array([vec for _, vec in best])

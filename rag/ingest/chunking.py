@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from rag.text import sentence_spans
-from rag.tokens import MINILM_WINDOW, count_tokens, token_offsets
+from rag.tokens import MINILM_WINDOW, count_tokens, token_offsets, truncate_to_tokens
 from rag.types import Chunk, Paper
 
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
@@ -71,8 +71,12 @@ def chunk_id_for(paper_id: str, text: str, repeat: int = 0) -> str:
 
 
 def chunk_paper(paper: Paper, chunk_tokens: int = MINILM_WINDOW, overlap: int = 32) -> list[Chunk]:
-    """The paper's chunks: "title\\nabstract piece", each at most `chunk_tokens` word-pieces."""
-    head = paper.title + "\n"
+    """The paper's chunks: "title\\nabstract piece", each at most `chunk_tokens` word-pieces.
+
+    A title longer than a quarter of the window is cut in the chunks (the record keeps it whole),
+    so that every chunk has room for abstract text.
+    """
+    head = truncate_to_tokens(paper.title, chunk_tokens // 4) + "\n"
     if count_tokens(head + paper.abstract) + _SPECIAL_TOKENS <= chunk_tokens:  # the common case: no split
         text = head + paper.abstract
         return [Chunk(chunk_id_for(paper.paper_id, text), paper.paper_id, paper.title, text, 0)]

@@ -161,7 +161,21 @@ def _check_meta_key(path: Path, line: int, key: str) -> None:
         )
 
 
+def _no_surrogates(path: Path, line: int, value: object) -> None:
+    """JSON escapes such as \\ud800 decode to text no tokenizer or index accepts: refuse them here."""
+    if isinstance(value, dict):
+        texts: list[object] = [*value.keys(), *value.values()]
+    else:
+        texts = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+    for text in texts:
+        if isinstance(text, dict | list):
+            _no_surrogates(path, line, text)
+        elif isinstance(text, str) and any("\ud800" <= ch <= "\udfff" for ch in text):
+            raise CorpusError(path, line, "holds an invalid Unicode escape (a lone surrogate such as \\ud800); fix it")
+
+
 def _record_from_mapping(path: Path, line: int, row: dict[str, object]) -> Record:
+    _no_surrogates(path, line, row)  # keys and values, nested too
     missing = [f for f in ("title", "abstract") if not isinstance(row.get(f), str) or not str(row[f]).strip()]
     if missing:
         raise CorpusError(path, line, f"missing or empty field(s): {', '.join(missing)}")

@@ -113,7 +113,7 @@ def ingest(
 def _embed(index: PaperIndex, chunks: list[Chunk]) -> tuple[np.ndarray, list[dict[str, MetaValue]]]:
     """Chunk vectors and, per chunk, its sentence spans (and, when the embedder can, sentence vectors)."""
     texts = [c.text for c in chunks]
-    spans = [sentence_spans(c.text, len(c.title) + 1) for c in chunks]
+    spans = [sentence_spans(c.text, c.text.index("\n") + 1) for c in chunks]  # after the title line
     extras: list[dict[str, MetaValue]] = [{"sent_spans": json.dumps(sp)} for sp in spans]
     embedder = index.embedder
     if isinstance(embedder, SpanEmbedder):
