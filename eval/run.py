@@ -21,6 +21,7 @@ from eval.datasets import QUESTIONS, load_items
 from eval.metrics import score_item, summarise
 from eval.report import write_outputs
 from rag.answer.answerers import ANSWERERS, backend_name
+from rag.cli import k_value
 from rag.index.search import RETRIEVERS
 from rag.local.server import LocalServer, running_local_model
 
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="OpenAI-compatible server (Ollama, llama.cpp, vLLM); sets --backend openai")
     p.add_argument("--model", help="chat model name for --backend openai")
     p.add_argument("--local", action="store_true", help="start the bundled local model for the run and use it")
-    p.add_argument("--k", type=int, default=5, help="sources per answer (default 5)")
+    p.add_argument("--k", type=k_value, default=5, help="sources per answer (default 5)")
     p.add_argument("--limit", type=int, help="only the first N items")
     p.add_argument("--questions", type=Path, default=QUESTIONS)
     p.add_argument("--out", type=Path, help="output folder (default eval/results/<timestamp>)")

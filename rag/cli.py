@@ -32,9 +32,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(
-            f"{report.papers} papers in the inputs; index at {report.location} holds {report.chunks} chunks "
-            f"({report.added} added, {report.removed} removed, {report.unchanged_papers} papers unchanged) "
-            f"in {report.seconds:.2f} s"
+            f"{report.papers} papers in the inputs: {report.new_papers} new, {report.updated_papers} updated, "
+            f"{report.unchanged_papers} unchanged; index at {report.location} holds {report.chunks} chunks "
+            f"({report.added} added, {report.removed} removed) in {report.seconds:.2f} s"
         )
     return 0
 
@@ -120,14 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="find the papers that best match a query")
     p.add_argument("query")
-    p.add_argument("-k", type=_k, default=None, help="number of papers (default RAG_TOP_K, 5)")
+    p.add_argument("-k", type=k_value, default=None, help="number of papers (default RAG_TOP_K, 5)")
     p.add_argument("--retriever", choices=RETRIEVERS, default=None, help="default RAG_RETRIEVER")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the papers, citing them")
     p.add_argument("question")
-    p.add_argument("-k", type=_k, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
+    p.add_argument("-k", type=k_value, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
     p.add_argument("--backend", choices=["auto", *ANSWERERS], default=None, help="override RAG_LLM")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(handler=_cmd_ask)
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _k(text: str) -> int:
+def k_value(text: str) -> int:
     """argparse type for -k: a whole number in the range search and ask accept."""
     try:
         value = int(text)

@@ -187,7 +187,8 @@ def redact_url(url: str) -> str:
         return "<unparseable URL>"
     netloc = ("***@" if parts.username or parts.password else "") + (f"[{host}]" if ":" in host else host) + port
     query = "&".join(f"{key}=***" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    path = parts.path.split(";", 1)[0] + (";***" if ";" in parts.path else "")  # path parameters may hold keys
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def describe_invalid(exc: ValidationError, names: dict[str, str] | None = None) -> str:

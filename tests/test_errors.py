@@ -196,3 +196,13 @@ def test_unexpected_failures_are_one_line_unless_verbose(bundled_settings: Setti
     assert_one_line_error(out, "unexpected RuntimeError: simulated bug", "rag -v")
     loud = run_rag("-v", "search", "lottery", env=env)
     assert "Traceback" in loud.stderr
+
+
+def test_path_parameters_and_eval_k_are_handled() -> None:
+    from rag.config import redact_url
+
+    assert "secret" not in redact_url("http://tok@host:8/v1;key=secret?api_key=x") and "host:8" in redact_url(
+        "http://tok@host:8/v1;key=secret"
+    )
+    out = run_rag("eval", "--k", "0")
+    assert out.returncode == 2 and "k must be from 1 to 50" in out.stderr and "Traceback" not in out.stderr

@@ -239,7 +239,11 @@ def test_changed_metadata_rewrites_the_record_without_re_embedding(
     f.write_text("".join(json.dumps({"title": t, "abstract": a, "upvotes": 7}) + "\n" for t, a in six_papers[:3]))
     report = rag.ingest([f], settings=fresh_settings, progress=False)
     assert (report.added, report.removed, report.unchanged_papers) == (0, 0, 0)
+    assert (report.new_papers, report.updated_papers) == (0, 3)
     assert {p.metadata.get("upvotes") for p in rag.indexed_papers(settings=fresh_settings)} == {7}
+    write_jsonl(f, six_papers[:3])  # the field is gone from the file: it goes from the records too
+    rag.ingest([f], settings=fresh_settings, progress=False)
+    assert all("upvotes" not in p.metadata for p in rag.indexed_papers(settings=fresh_settings))
 
 
 def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
@@ -262,6 +266,8 @@ def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
     assert sorted(p.abstract for p in papers) == sorted(a for _, a in six_papers[:3])
     again = rag.ingest([f], settings=fresh_settings, progress=False)
     assert (again.added, again.removed) == (0, 0)
+    chunk_keys = {k for _, _, m in iter_records(opened(fresh_settings).chunks, include_documents=False) for k in m}
+    assert "abstract" not in chunk_keys and "sources" not in chunk_keys  # moved, not copied
 
 
 def test_a_running_process_sees_an_ingest_made_by_another(

@@ -22,6 +22,7 @@ from rag.text import stemmer
 
 _META = "chunks.json"
 log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it announces every index build at INFO
 _SWAP_LOCK = threading.Lock()  # one folder swap at a time within a process
 
 

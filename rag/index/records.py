@@ -77,6 +77,8 @@ def paper_from_record(paper_id: str, abstract: str, meta: dict[str, Any]) -> Pap
 
 
 _LAYOUT1_KEYS = RESERVED | {"sent_spans", "sent_vecs"}
+_CHUNK_KEYS = {"paper_id", "title", "chunk_index", "n_chunks", "paper_hash", "sent_spans", "sent_vecs"}
+_MOVED = {"abstract", "sources"}
 
 
 def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> None:
@@ -105,6 +107,16 @@ def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> Non
             paper_metadata(p, int(firsts[p.paper_id]["n_chunks"]), str(firsts[p.paper_id]["paper_hash"])) for p in found
         ]
         papers.upsert(ids=batch, embeddings=np.array(vectors), documents=[p.abstract for p in found], metadatas=metas)
+    # Chroma merges metadata on update: None removes the keys the paper records now hold.
+    stale_keys = {pid: {k: None for k in meta if k in _MOVED or k not in _CHUNK_KEYS} for pid, meta in firsts.items()}
+    offset = 0
+    while True:
+        page = chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
+        if not page["ids"]:
+            break
+        removals = [stale_keys[str(m["paper_id"])] for m in page["metadatas"] or []]
+        chunks.update(ids=page["ids"], metadatas=removals)  # type: ignore[arg-type]
+        offset += len(page["ids"])
     meta = dict(chunks.metadata or {})
     meta.pop("hnsw:space", None)
     meta[LAYOUT_KEY] = LAYOUT

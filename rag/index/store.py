@@ -27,7 +27,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
 from rag.config import Settings
-from rag.index.errors import IndexModelMismatch, IndexUnavailable, index_errors
+from rag.index.errors import IndexModelMismatch, IndexUnavailable, index_errors, index_failure
 
 MODEL_KEY = "embedding_model"
 DIGEST_KEY = "ids_digest"
@@ -89,7 +89,8 @@ def find_collection(client: ClientAPI, settings: Settings, model_id: str) -> Col
     except Exception as exc:
         if "does not exist" in str(exc):
             return None
-        raise IndexUnavailable(f"cannot open the index at {settings.index_location()}: {exc}") from exc
+        mapped = index_failure(exc, settings)  # a server that is down, a read-only folder, ...
+        raise mapped or IndexUnavailable(f"cannot open the index at {settings.index_location()}: {exc}") from exc
     built_with = (collection.metadata or {}).get(MODEL_KEY)
     if built_with != model_id:
         raise IndexModelMismatch(

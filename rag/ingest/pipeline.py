@@ -50,6 +50,8 @@ class IngestReport:
     unchanged_papers: int
     seconds: float
     location: str
+    new_papers: int = 0  # papers the index did not hold
+    updated_papers: int = 0  # papers it held whose text, sources or metadata changed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +127,17 @@ def _embed(index: PaperIndex, chunks: list[Chunk]) -> tuple[np.ndarray, list[dic
     return vectors, extras
 
 
-def _write_papers(opened: Collections, index: PaperIndex, group: list[tuple[Paper, list[Chunk], str]]) -> None:
+def _replacing(new: dict[str, MetaValue], old: dict[str, Any] | None) -> dict[str, MetaValue | None]:
+    """`new`, plus None for each key only the old record has: Chroma merges metadata, None deletes a key."""
+    return {**dict.fromkeys(old or {}), **new}
+
+
+def _write_papers(
+    opened: Collections,
+    index: PaperIndex,
+    group: list[tuple[Paper, list[Chunk], str]],
+    old_records: dict[str, dict[str, Any]],
+) -> None:
     """Embed the chunks of whole papers; write each paper's record, then its chunks.
 
     Record first: a reader that finds a chunk always finds its abstract, and an
@@ -140,7 +152,7 @@ def _write_papers(opened: Collections, index: PaperIndex, group: list[tuple[Pape
         paper_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
         ids.append(paper.paper_id)
         docs.append(paper.abstract)
-        records.append(paper_metadata(paper, len(paper_chunks), p_hash))
+        records.append(_replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.get(paper.paper_id)))
         offset += len(paper_chunks)
     opened.papers.upsert(ids=ids, embeddings=np.array(paper_vectors), documents=docs, metadatas=records)  # type: ignore[arg-type]
     metas = [
@@ -217,12 +229,12 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
         for item in to_embed:
             group.append(item)
             if sum(len(c) for _, c, _ in group) >= _UPSERT_BATCH or item is to_embed[-1]:
-                _write_papers(opened, index, group)
+                _write_papers(opened, index, group, records)
                 bar.update(sum(len(c) for _, c, _ in group))
                 group = []
     for paper in to_relabel:
         meta = paper_metadata(paper, int(records[paper.paper_id]["n_chunks"]), paper_hash(paper, s))
-        opened.papers.update(ids=[paper.paper_id], metadatas=[meta])
+        opened.papers.update(ids=[paper.paper_id], metadatas=[_replacing(meta, records[paper.paper_id])])
     for i in range(0, len(stale), _DELETE_BATCH):
         opened.chunks.delete(ids=stale[i : i + _DELETE_BATCH])
     for i in range(0, len(stale_papers), _DELETE_BATCH):
@@ -246,6 +258,8 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
         added=len(added),
         removed=len(stale),
         unchanged_papers=unchanged,
+        new_papers=sum(p.paper_id not in records for p in papers),
+        updated_papers=len(papers) - unchanged - sum(p.paper_id not in records for p in papers),
         seconds=0.0,
         location=s.index_location(),
     )

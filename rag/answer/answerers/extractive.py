@@ -3,7 +3,7 @@
 No model download and no network: sentence relevance combines the late-chunked
 MiniLM sentence vectors made at ingest with lexical overlap of stemmed content
 terms. Every citation is true by construction (the sentence is quoted from the
-cited abstract); the checks in `rag.abstention` decide when not to answer.
+cited abstract); the checks in `rag.answer.abstention` decide when not to answer.
 """
 
 from __future__ import annotations
