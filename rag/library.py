@@ -96,10 +96,8 @@ class Library:
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
         """Answer `question`, citing the papers it rests on (see rag.answer.ask)."""
-        final = None
-        for item in self.ask_stream(question, history, **overrides):
-            final = item
-        assert final is not None and not isinstance(final, str)
+        *_, final = self.ask_stream(question, history, **overrides)  # text pieces, then the Answer
+        assert not isinstance(final, str)
         return final
 
     def papers(self) -> list[Paper]:

@@ -28,6 +28,11 @@ def strip_control(text: str) -> str:
     return _CONTROL_RE.sub(" ", text)
 
 
+def has_surrogates(text: str) -> bool:
+    """Whether `text` holds lone surrogates: undecodable bytes from argv, or JSON escapes such as \\ud800."""
+    return _SURROGATE_RE.search(text) is not None
+
+
 def require_text(text: str, what: str) -> str:
     """`text` if it is valid Unicode; a ValueError naming `what` if it holds undecodable bytes.
 

@@ -270,6 +270,17 @@ def test_an_index_of_the_first_layout_is_upgraded_without_re_embedding(
     assert "abstract" not in chunk_keys and "sources" not in chunk_keys  # moved, not copied
 
 
+def run_cli_ingest(settings: Settings, *args: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", "-q", *args],
+        cwd=ROOT,
+        env={**os.environ, "RAG_INDEX_DIR": str(settings.index_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+
+
 def test_a_running_process_sees_an_ingest_made_by_another(
     fresh_settings: Settings, tmp_path: Path, six_papers: list
 ) -> None:
@@ -286,30 +297,12 @@ def test_a_running_process_sees_an_ingest_made_by_another(
             )
         ],
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ingest", "-q", str(new)],
-        cwd=ROOT,
-        env={**os.environ, "RAG_INDEX_DIR": str(fresh_settings.index_dir)},
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
+    run_cli_ingest(fresh_settings, str(new))
     for retriever in ("dense", "bm25", "hybrid"):
         assert (
             rag.search(query, k=1, retriever=retriever, settings=fresh_settings)[0].title
             == "Octopus Camouflage Networks"
         )
-
-
-def run_cli_ingest(settings: Settings, *args: str) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ingest", "-q", *args],
-        cwd=ROOT,
-        env={**os.environ, "RAG_INDEX_DIR": str(settings.index_dir)},
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
 
 
 def test_a_running_library_survives_a_rebuild_by_another_process(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,21 @@ def test_a_crashing_build_is_reported_not_raised(tmp_path: Path, monkeypatch: py
     assert "ggml: about to fault" in result.detail
 
 
+def start_supervised(
+    port: int, state_dir: Path, output: Any = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`rag local-model` on `port`, ready; returns it and the pid of its llama.cpp server child."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "local-model", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "RAG_LOCAL_MODEL_STATE_DIR": str(state_dir)},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v1/models"), timeout=180, proc=proc)
+    return proc, int(json.loads(state_file(state_dir, "127.0.0.1", port).read_text())["pid"])
+
+
 def _stream_until_killed(settings: Settings, kill: Callable[[], None]) -> tuple[list[str], BaseException | None]:
     pieces: list[str] = []
     try:
@@ -124,16 +140,8 @@ def test_a_server_killed_mid_answer_is_reported_as_died(bundled_settings: Settin
     port = free_port()
     state_dir = tmp_path / "state"
     log = (tmp_path / "local-model.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "local-model", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "RAG_LOCAL_MODEL_STATE_DIR": str(state_dir)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc, child = start_supervised(port, state_dir, log)
     try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v1/models"), timeout=180, proc=proc)
-        child = json.loads(state_file(state_dir, "127.0.0.1", port).read_text())["pid"]
         settings = bundled_settings.with_overrides(
             openai_base_url=f"http://127.0.0.1:{port}/v1",
             chat_model="smollm2",
@@ -178,16 +186,8 @@ def test_eval_stops_and_says_so_when_its_local_server_dies(bundled_settings: Set
 def test_sigterm_stops_rag_local_model_promptly_and_cleanly(tmp_path: Path) -> None:
     port = free_port()
     state_dir = tmp_path / "state"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "local-model", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "RAG_LOCAL_MODEL_STATE_DIR": str(state_dir)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, child = start_supervised(port, state_dir)
     try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v1/models"), timeout=180, proc=proc)
-        child = json.loads(state_file(state_dir, "127.0.0.1", port).read_text())["pid"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert not state_file(state_dir, "127.0.0.1", port).exists()

@@ -119,17 +119,3 @@ def ask_stream(
         dropped_citations=result.dropped,
         sentence_checks=[] if result.abstained else result.checks,
     )
-
-
-def ask(index: PaperIndex, question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
-    """Answer `question` from the collection, citing the papers it rests on (see `ask_stream`).
-
-    Raises ValueError for an empty question or malformed history, BackendError when
-    the configured model fails (never falls back to another backend).
-    """
-    final: Answer | None = None
-    for item in ask_stream(index, question, history, **overrides):
-        if isinstance(item, Answer):
-            final = item
-    assert final is not None
-    return final

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from rag.config import Settings
+from rag.index.errors import IndexMissing
 from rag.text import require_text, strip_control, title_matches
 from rag.tokens import MINILM_WINDOW, truncate_to_tokens
 from rag.types import Hit
@@ -94,8 +95,6 @@ def search(
 
 
 def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -> list[Hit]:
-    from rag.index.errors import IndexMissing
-
     opened = index.current()
     if opened is None:
         raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.ingest.titles import split_title
-from rag.text import strip_control
+from rag.text import has_surrogates, strip_control
 from rag.types import MetaValue
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def _no_surrogates(path: Path, line: int, value: object) -> None:
     for text in texts:
         if isinstance(text, dict | list):
             _no_surrogates(path, line, text)
-        elif isinstance(text, str) and any("\ud800" <= ch <= "\udfff" for ch in text):
+        elif isinstance(text, str) and has_surrogates(text):
             raise CorpusError(path, line, "holds an invalid Unicode escape (a lone surrogate such as \\ud800); fix it")
 
 

@@ -226,12 +226,14 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
     total = sum(len(c) for _, c, _ in to_embed)
     with tqdm(total=total, desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not total) as bar:
         group: list[tuple[Paper, list[Chunk], str]] = []
+        in_group = 0
         for item in to_embed:
             group.append(item)
-            if sum(len(c) for _, c, _ in group) >= _UPSERT_BATCH or item is to_embed[-1]:
+            in_group += len(item[1])
+            if in_group >= _UPSERT_BATCH or item is to_embed[-1]:
                 _write_papers(opened, index, group, records)
-                bar.update(sum(len(c) for _, c, _ in group))
-                group = []
+                bar.update(in_group)
+                group, in_group = [], 0
     for paper in to_relabel:
         meta = paper_metadata(paper, int(records[paper.paper_id]["n_chunks"]), paper_hash(paper, s))
         opened.papers.update(ids=[paper.paper_id], metadatas=[_replacing(meta, records[paper.paper_id])])
@@ -251,6 +253,7 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
         index.rebuild_bm25()
     else:
         index.bm25()  # repairs a BM25 index left stale by an interrupted run
+    new_papers = sum(p.paper_id not in records for p in papers)
     log.info("ingest: %d added, %d removed, %d papers unchanged", len(added), len(stale), unchanged)
     return IngestReport(
         papers=len(papers),
@@ -258,8 +261,8 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
         added=len(added),
         removed=len(stale),
         unchanged_papers=unchanged,
-        new_papers=sum(p.paper_id not in records for p in papers),
-        updated_papers=len(papers) - unchanged - sum(p.paper_id not in records for p in papers),
+        new_papers=new_papers,
+        updated_papers=len(papers) - unchanged - new_papers,
         seconds=0.0,
         location=s.index_location(),
     )

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.offline import ModelFileError, package_file
 
@@ -108,7 +109,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
     """Terminate, then kill if it does not exit in `timeout` seconds."""
     proc.terminate()
     try:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
-from rag.local.model import MODEL_ALIAS, bundled_gguf, exit_cause, free_port, server_command
+from rag.local.model import MODEL_ALIAS, bundled_gguf, exit_cause, free_port, server_command, stop_process
 
 LOG_TAIL_LINES = 12
 _SUPERVISED: dict[str, LocalServer] = {}  # "host:port" -> server started by this process
@@ -155,12 +155,7 @@ class LocalServer:
         """Terminate, then kill if it does not exit in `timeout` seconds; forget its state."""
         self.stopped_on_request = True
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, timeout)
         with _SUPERVISED_LOCK:
             if _SUPERVISED.get(self.key) is self:
                 del _SUPERVISED[self.key]
