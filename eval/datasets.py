@@ -11,9 +11,21 @@ QUESTIONS = HERE / "questions.jsonl"
 RETRIEVAL_QUESTIONS = HERE / "retrieval_questions.jsonl"
 
 
-def load_items(path: Path = QUESTIONS, limit: int | None = None) -> list[dict[str, Any]]:
-    """Items of an evaluation set (JSONL), the first `limit` of them if given."""
+SPLITS = ("dev", "test", "all")
+
+
+def load_items(path: Path = QUESTIONS, limit: int | None = None, split: str = "all") -> list[dict[str, Any]]:
+    """Items of an evaluation set (JSONL) in `split` ("all": every item), the first `limit` of them if given.
+
+    `dev` items are for tuning; `test` items are for reporting and are not studied one by one.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     items = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    if split != "all":
+        items = [i for i in items if i.get("split") == split]
+        if not items:
+            raise ValueError(f"{path} has no items in the {split!r} split (items mark it with a 'split' field)")
     return items[:limit] if limit else items
 
 

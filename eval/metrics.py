@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 RANKED_KINDS = ("single", "title", "followup")
+MISSES = ("unknown_name", "missing_metric", "missing_detail", "off_topic")
 Record = dict[str, Any]
 
 
@@ -21,6 +22,10 @@ def normalise(text: str) -> str:
 def _mean(values: Iterable[float]) -> float | None:
     vals = list(values)
     return round(sum(vals) / len(vals), 4) if vals else None
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def _rank(gold: list[str], ranked: list[str]) -> int | None:
@@ -44,6 +49,7 @@ def score_item(item: Record, answer: Record, retrieved: list[str], corpus_titles
         "recall@5": len(set(gold) & set(retrieved[:5])) / len(gold) if gold else None,
         "recall@10": len(set(gold) & set(retrieved[:10])) / len(gold) if gold else None,
         "gold_cited": bool(set(gold) & set(cited)) if gold else None,
+        "cited_recall": len(set(gold) & set(cited)) / len(gold) if gold else None,
         "cited_gold": len([t for t in cited if t in gold]),
         "cited": len(cited),
         "hallucinated": hallucinated,
@@ -60,6 +66,10 @@ def summarise(records: list[Record]) -> Record:
     multi = [r["scores"] for r in ok if r["kind"] == "multi"]
     answerable = [r["scores"] for r in ok if r["kind"] != "unanswerable"]
     unanswerable = [r["scores"] for r in ok if r["kind"] == "unanswerable"]
+    single = [r["scores"] for r in ok if r["kind"] in ("single", "title")]
+    followup = {t: [r["scores"] for r in ok if r["kind"] == "followup" and r.get("followup_type") == t]
+                for t in ("dependent", "standalone")}  # fmt: skip
+    multi_cited = sum(s["cited"] for s in multi)
     cited = sum(s["cited"] for s in answerable)
     gold_total = sum(len(r["gold_titles"]) for r in ok if r["kind"] != "unanswerable")
     facts_total = sum(s["facts_total"] for s in answerable)
@@ -79,8 +89,20 @@ def summarise(records: list[Record]) -> Record:
         "gold_cited": _mean(bool(s["gold_cited"]) for s in answerable),
         "citation_precision": round(sum(s["cited_gold"] for s in answerable) / cited, 4) if cited else None,
         "citation_recall": round(sum(s["cited_gold"] for s in answerable) / gold_total, 4) if gold_total else None,
+        "gold_cited_single": _mean(bool(s["gold_cited"]) for s in single),
+        "gold_cited_followup": _mean(bool(s["gold_cited"]) for s in followup["dependent"] + followup["standalone"]),
+        "gold_cited_followup_dependent": _mean(bool(s["gold_cited"]) for s in followup["dependent"]),
+        "gold_cited_followup_standalone": _mean(bool(s["gold_cited"]) for s in followup["standalone"]),
+        "multi_citation_recall": _mean(s["cited_recall"] for s in multi),
+        "multi_citation_precision": round(sum(s["cited_gold"] for s in multi) / multi_cited, 4)
+        if multi_cited
+        else None,
         "hallucinated_citations": sum(len(r["scores"]["hallucinated"]) for r in ok),
         "unanswerable_abstained": _mean(s["abstained"] for s in unanswerable),
+        **{
+            f"unanswerable_abstained_{miss}": _mean(r["scores"]["abstained"] for r in ok if r.get("miss") == miss)
+            for miss in MISSES
+        },
         "wrongly_abstained": _mean(s["abstained"] for s in answerable),
         "answer_facts": round(sum(s["facts_found"] for s in answerable) / facts_total, 4) if facts_total else None,
         "latency_ms": {stage: _percentiles(v) for stage, v in timings.items()},

@@ -47,6 +47,15 @@ class AnswerTuning(BaseModel):
         le=1,
         description="cosine a sentence needs to count as stating a detail the question asks for",
     )
+    list_min_relevance: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="paper relevance (best sentence, abstract term coverage, top sentence cosines) a list answer needs",
+    )
+    list_near_best: float = Field(
+        default=0.15, ge=0, le=1, description="a listed paper's best sentence scores within this of the best one"
+    )
     max_sentences: int = Field(default=3, ge=1, le=20, description="sentences an offline answer quotes at most")
     max_per_paper: int = Field(default=2, ge=1, le=20, description="sentences quoted from one paper at most")
     support: float = Field(
@@ -93,6 +102,9 @@ class Settings(BaseSettings):
     )
 
     top_k: int = Field(default=5, ge=1, le=50, description="papers per search and per answer")
+    list_k: int = Field(
+        default=10, ge=1, le=50, description="papers a 'which papers…' question considers (at least top_k)"
+    )
     retriever: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid", description="ranking used by search and ask"
     )

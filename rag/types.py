@@ -90,6 +90,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     question: str = ""
     standalone_question: str = ""
+    intent: str = "lookup"  # the answer's shape: list, explain, compare, detail or lookup
+    excluded_titles: list[str] = field(default_factory=list)  # the previous turn's papers, for "another paper?"
     dropped_citations: list[DroppedCitation] = field(default_factory=list)
     sentence_checks: list[SentenceCheck] = field(default_factory=list)
 

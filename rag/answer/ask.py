@@ -15,13 +15,16 @@ from typing import Any
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from pydantic import ValidationError
 
+from rag.answer.abstention import ABSTAIN_PREFIX
 from rag.answer.answerers import Answerer, Request, Result, get_answerer
 from rag.answer.condense import validate_history
+from rag.answer.followup import FollowUp, analyse, last_turns
+from rag.answer.intent import detect_intent
 from rag.answer.sources import Source, load_sources
 from rag.config import Settings, describe_invalid
 from rag.index.paper_index import PaperIndex
-from rag.index.search import search
-from rag.text import require_text, strip_control
+from rag.index.search import MAX_K, search
+from rag.text import require_text, strip_control, title_matches
 from rag.tokens import truncate_prompt_tokens
 from rag.types import Answer, Hit
 
@@ -55,14 +58,38 @@ def clean_question(question: object, settings: Settings) -> str:
     return short
 
 
+def _followup(state: dict[str, Any]) -> FollowUp:
+    followup = analyse(state["question"], state["history"])
+    _, last_answer = last_turns(state["history"])
+    if followup.dependent and last_answer and not last_answer.startswith(ABSTAIN_PREFIX):
+        followup.previous_titles = previous_titles(state["index"], last_answer, state["settings"])
+    return followup
+
+
+def previous_titles(index: PaperIndex, answer: str, settings: Settings) -> list[str]:
+    """The papers a previous answer was about: those whose titles it names, else the one it is closest to."""
+    hits = search(index, answer, 5, settings.retriever, settings=settings)
+    named = title_matches(answer, {h.paper_id: h.title for h in hits}, settings.title_match_threshold)
+    titles = [h.title for h in hits if h.paper_id in named]
+    return titles or [h.title for h in hits[:1]]
+
+
 def _condense(state: dict[str, Any]) -> str:
+    followup: FollowUp = state["followup"]
+    if not followup.dependent:
+        return str(state["question"])
     answerer: Answerer = state["answerer"]
-    return answerer.condense(state["question"], state["history"], state["settings"])
+    return answerer.condense(state["question"], state["history"], followup, state["settings"])
 
 
 def _search(state: dict[str, Any]) -> list[Hit]:
+    """The sources: more papers for a list question; none the previous turn cited for a relative follow-up."""
     s: Settings = state["settings"]
-    return search(state["index"], state["standalone"], s.top_k, s.retriever, settings=s)
+    followup: FollowUp = state["followup"]
+    k = max(s.top_k, s.list_k) if state["intent"] == "list" else s.top_k
+    excluded = set(followup.previous_titles) if followup.relative else set()
+    hits = search(state["index"], state["standalone"], min(k + len(excluded), MAX_K), s.retriever, settings=s)
+    return [h for h in hits if h.title not in excluded][:k]
 
 
 def _sources(state: dict[str, Any]) -> list[Source]:
@@ -70,7 +97,9 @@ def _sources(state: dict[str, Any]) -> list[Source]:
 
 
 PREPARE = (
-    RunnablePassthrough.assign(standalone=RunnableLambda(_condense))
+    RunnablePassthrough.assign(followup=RunnableLambda(_followup))
+    | RunnablePassthrough.assign(standalone=RunnableLambda(_condense))
+    | RunnablePassthrough.assign(intent=lambda state: detect_intent(state["question"]))
     | RunnablePassthrough.assign(hits=RunnableLambda(_search))
     | RunnablePassthrough.assign(sources=RunnableLambda(_sources))
 )
@@ -96,7 +125,8 @@ def ask_stream(
         )
     t1 = time.perf_counter()
     result: Result | None = None
-    for piece in answerer.answer(Request(q, state["standalone"], turns, state["sources"], s, index)):
+    request = Request(q, state["standalone"], turns, state["sources"], s, index, state["intent"], state["followup"])
+    for piece in answerer.answer(request):
         if isinstance(piece, Result):
             result = piece
         else:
@@ -116,6 +146,8 @@ def ask_stream(
         },
         question=q,
         standalone_question=state["standalone"],
+        intent=state["intent"],
+        excluded_titles=state["followup"].previous_titles if state["followup"].relative else [],
         dropped_citations=result.dropped,
         sentence_checks=[] if result.abstained else result.checks,
     )

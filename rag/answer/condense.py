@@ -1,31 +1,13 @@
-"""Follow-up questions → standalone questions, so that retrieval sees what "it" refers to.
+"""The conversation as callers pass it: validated turns, and the same turns as chat messages.
 
-A chat answerer may rewrite with its model (see answerers/chat.py). Without one,
-a deterministic rewrite appends the previous turn's key terms (its question
-and the answer's cited content) when the follow-up depends on it: it uses a
-pronoun or comparison word, or says too little to stand alone.
+Whether a question depends on them, and how it is rewritten, is rag.answer.followup's job.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from collections import Counter
-
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from rag.answer.markers import MARKER_RE
-from rag.text import FUNCTION_WORDS, GENERIC, require_text
-
-log = logging.getLogger(__name__)
-
-_DEPENDENT_RE = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|he|she|the paper|the authors|the same|above|previous|"
-    r"earlier|compare|compared|comparison|also|more|else|other|another|instead|same)\b",
-    re.IGNORECASE,
-)
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]+")
-_CARRY_TERMS = 12
+from rag.text import require_text
 
 
 def validate_history(history: object) -> list[dict[str, str]]:
@@ -54,22 +36,3 @@ def to_messages(history: list[dict[str, str]], limit: int = 6) -> list[BaseMessa
         cls = HumanMessage if turn["role"] == "user" else AIMessage
         messages.append(cls(content=turn["content"][:4000]))
     return messages
-
-
-def _key_terms(text: str) -> list[str]:
-    words = [w for w in _WORD_RE.findall(MARKER_RE.sub(" ", text)) if w.lower() not in FUNCTION_WORDS | GENERIC]
-    return [w for w, _ in Counter(words).most_common(_CARRY_TERMS)]
-
-
-def needs_context(question: str) -> bool:
-    content = [w for w in _WORD_RE.findall(question) if w.lower() not in FUNCTION_WORDS | GENERIC]
-    return bool(_DEPENDENT_RE.search(question)) or len(content) <= 3
-
-
-def condense_deterministic(question: str, history: list[dict[str, str]]) -> str:
-    if not history or not needs_context(question):
-        return question
-    last_user = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-    last_answer = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
-    carried = list(dict.fromkeys(_key_terms(last_user) + _key_terms(last_answer)[: _CARRY_TERMS // 2]))
-    return f"{question} ({' '.join(carried)})" if carried else question

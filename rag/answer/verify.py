@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -23,6 +24,7 @@ from rag.types import Citation, DroppedCitation, SentenceCheck
 # [3], [1, 2], [1-3]; not math such as [0,1], x_[1], [1]^d (see _is_math).
 _QUOTED_RE = re.compile(r"[\"“”]([^\"“”\n]{8,300})[\"“”]|\*\*?([^*\n]{8,300})\*\*?")
 UNVERIFIED_TITLE = "(a title not among the sources, removed)"
+Layout = Literal["prose", "list"]
 
 
 @dataclass
@@ -58,11 +60,12 @@ def _looks_like_title(candidate: str) -> bool:
     return len(words) >= 3 and capitalised >= len(words) / 2
 
 
-def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source]) -> Verified:
+def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source], layout: Layout = "prose") -> Verified:
     """Citations for an answer of quoted abstract sentences: (as shown, as in the abstract, source number).
 
     Built from the structure, not by parsing the text: a quoted sentence may itself
-    contain brackets ("[0,1]", "as shown in [12]") that are not our markers.
+    contain brackets ("[0,1]", "as shown in [12]") that are not our markers. A "list"
+    answer is one line per paper: "- Title: sentence [n]".
     """
     by_number = {s.number: s for s in sources}
     order: list[int] = []
@@ -71,8 +74,9 @@ def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source]) -> 
         if number not in order:
             order.append(number)
         marker = order.index(number) + 1
-        parts.append(with_marker(sentence, marker))
-        checks.append(SentenceCheck(parts[-1], (marker,), True, 1.0))
+        shown = with_marker(sentence, marker)
+        checks.append(SentenceCheck(shown, (marker,), True, 1.0))
+        parts.append(f"- {by_number[number].title}: {shown}" if layout == "list" else shown)
     evidence: dict[int, list[str]] = {}
     for _, original, number in quotes:
         evidence.setdefault(number, []).append(original)
@@ -80,7 +84,7 @@ def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source]) -> 
         Citation(by_number[n].title, by_number[n].hit.paper_id, " ".join(evidence[n]), by_number[n].abstract)
         for n in order
     ]
-    return Verified(" ".join(parts), citations, [], checks)
+    return Verified(("\n" if layout == "list" else " ").join(parts), citations, [], checks)
 
 
 def verify(

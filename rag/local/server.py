@@ -229,11 +229,11 @@ def server_failure(base_url: str | None, state_dir: Path | None = None, wait: fl
             return None
         if record.get("returncode") is not None:
             return ServerExit(int(record["returncode"]), tuple(record.get("log_tail", []))).describe()
-        if _running(int(record["pid"])):
-            return None  # it runs: the failure is something else
-        if time.monotonic() > deadline:  # dead, and its supervisor never said how
-            return "is no longer running (its supervisor, `rag local-model`, was stopped too)"
-        time.sleep(0.05)  # dead: give the supervisor a moment to record how
+        running = _running(int(record["pid"]))
+        if time.monotonic() > deadline:
+            # Still running: the failure is something else. Dead: its supervisor never said how.
+            return None if running else "is no longer running (its supervisor, `rag local-model`, was stopped too)"
+        time.sleep(0.05)  # a process that just dropped its connections may be dying: give it a moment
 
 
 def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> int:

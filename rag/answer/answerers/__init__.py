@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 from rag.registry import ANSWERERS, OFFLINE_ANSWERER, load
 
 if TYPE_CHECKING:
+    from rag.answer.followup import FollowUp
+    from rag.answer.intent import Intent
     from rag.answer.sources import Source
     from rag.config import Settings
     from rag.index.paper_index import PaperIndex
@@ -35,6 +37,8 @@ class Request:
     sources: list[Source]
     settings: Settings
     index: PaperIndex
+    intent: Intent = "lookup"
+    followup: FollowUp | None = None
 
 
 @dataclass
@@ -61,8 +65,9 @@ class Answerer(Protocol):
         """The name users see as `Answer.backend` (never a secret)."""
         ...
 
-    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
-        """The follow-up `question` rewritten to stand alone, for retrieval."""
+    def condense(self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings) -> str:
+        """The follow-up `question` rewritten to stand alone, for retrieval (only called when it depends on
+        the previous turn: `followup.dependent`)."""
         ...
 
     def answer(self, request: Request) -> Iterator[str | Result]: ...

@@ -19,7 +19,8 @@ import numpy as np
 
 from rag.answer.abstention import abstention_text
 from rag.answer.answerers import BackendError, Request, Result
-from rag.answer.condense import condense_deterministic, to_messages
+from rag.answer.condense import to_messages
+from rag.answer.followup import FollowUp, condense_deterministic
 from rag.answer.markers import MARKER_RE
 from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, fit_sources, format_source
 from rag.answer.verify import verify
@@ -49,9 +50,9 @@ class ChatAnswerer:
             return f"openai-compatible:{settings.chat_model}@{parsed.netloc.removeprefix('***@') or parsed.path}"
         return f"openai:{settings.chat_model}"
 
-    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
+    def condense(self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings) -> str:
         """The model rewrites a follow-up into a standalone question (the rule-based rewrite if unusable)."""
-        if not history:
+        if not history or not followup.dependent:
             return question
         from langchain_core.output_parsers import StrOutputParser
 
@@ -60,7 +61,7 @@ class ChatAnswerer:
             rewritten = chain.invoke({"history": to_messages(history), "question": question}).strip()
         if not rewritten or len(rewritten) > 4 * len(question) + 200:
             log.info("model rewrite unusable (%r); using the deterministic one", rewritten[:80])
-            return condense_deterministic(question, history)
+            return condense_deterministic(question, followup)
         return rewritten
 
     def answer(self, request: Request) -> Iterator[str | Result]:

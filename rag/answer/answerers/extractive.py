@@ -17,9 +17,10 @@ import numpy as np
 
 from rag.answer.abstention import abstention_text, asked_detail, states_detail
 from rag.answer.answerers import Request, Result
-from rag.answer.condense import condense_deterministic
+from rag.answer.followup import FollowUp, condense_deterministic
+from rag.answer.intent import Intent
 from rag.answer.sources import Source
-from rag.answer.verify import Verified, verify_quotes
+from rag.answer.verify import Layout, Verified, verify_quotes
 from rag.config import AnswerTuning, Settings
 from rag.text import content_terms, overlap, split_sentences, title_matches
 
@@ -41,6 +42,7 @@ class Draft:
     abstained: bool
     reason: str = ""
     quotes: list[tuple[str, str, int]] = field(default_factory=list)  # (as shown, as in the abstract, source)
+    layout: Layout = "prose"
 
 
 @dataclass
@@ -75,15 +77,79 @@ def third_person(sentence: str) -> str:
     return _OUR_RE.sub("Their", sentence, count=1)
 
 
+def _quote(picked: list[Scored]) -> list[tuple[str, str, int]]:
+    return [(third_person(p.sentence), p.sentence, p.source.number) for p in picked]
+
+
+def paper_relevance(best: Scored, q_terms: list[str], qvec: np.ndarray) -> float:
+    """How well one paper answers a list question: its best sentence, how much of the question its whole
+    abstract covers, and its two closest sentences (one lucky sentence is not enough)."""
+    src = best.source
+    coverage = overlap(q_terms, src.all_terms | set(content_terms(src.title)))
+    top2 = float(np.mean(sorted(src.vectors @ qvec, reverse=True)[:2])) if src.vectors is not None else best.cosine
+    return 0.5 * best.score + 0.3 * coverage + 0.2 * top2
+
+
+def _list(question: str, qvec: np.ndarray, ranked: list[Scored], tuning: AnswerTuning) -> Draft:
+    """One line per paper that answers a "which papers…" question, each with its best sentence."""
+    q_terms = content_terms(question)
+    best_of: dict[int, Scored] = {}
+    for cand in ranked:
+        best_of.setdefault(cand.source.number, cand)
+    top = ranked[0].score
+    picked = [
+        b
+        for b in best_of.values()
+        if top - b.score <= tuning.list_near_best and paper_relevance(b, q_terms, qvec) >= tuning.list_min_relevance
+    ] or [ranked[0]]
+    return Draft("\n".join(f"- {q}" for q, _, _ in _quote(picked)), False, quotes=_quote(picked), layout="list")
+
+
+def _explain(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
+    """The best sentence and the best paper's next best ones, in the abstract's order."""
+    best = ranked[0]
+    floor = max(tuning.min_score, best.score - 2 * tuning.near_best)
+    same = [c for c in ranked if c.source is best.source and c.score >= floor][: tuning.max_sentences]
+    return sorted(same, key=lambda c: c.index)
+
+
+def _compare(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
+    """The best sentence of each of the (up to three) best papers that pass the bar."""
+    picked: list[Scored] = []
+    for cand in ranked:
+        if cand.score < tuning.min_score or len(picked) == min(3, tuning.max_sentences):
+            break
+        if all(p.source is not cand.source for p in picked):
+            picked.append(cand)
+    return picked
+
+
+def _lookup(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
+    best = ranked[0]
+    picked: list[Scored] = []
+    for cand in ranked:
+        if len(picked) == tuning.max_sentences or cand.score < max(tuning.min_score, best.score - tuning.near_best):
+            break
+        if sum(p.source is cand.source for p in picked) < tuning.max_per_paper:
+            picked.append(cand)
+    return picked
+
+
 def compose(
-    question: str, qvec: np.ndarray, sources: list[Source], tuning: AnswerTuning, title_threshold: float
+    question: str,
+    qvec: np.ndarray,
+    sources: list[Source],
+    tuning: AnswerTuning,
+    title_threshold: float,
+    intent: Intent = "lookup",
 ) -> Draft:
-    """An answer quoting the best sentences with [n] markers (n = source number), or an abstention."""
+    """An answer quoting the best sentences with [n] markers (n = source number), shaped by the question's
+    intent, or an abstention."""
     closest = [s.title for s in sources]
     if not sources:
         return Draft(abstention_text([], "the index holds no papers"), True, "no sources")
     ranked = score_sentences(question, qvec, sources)
-    detail = asked_detail(question)
+    detail = asked_detail(question) if intent != "list" else None
     if detail is not None:
         candidates = [s for s in ranked if s.cosine >= tuning.detail_min_cosine and s.source.number <= 3]
         stating = [s for s in candidates if states_detail(detail, question, s.sentence)]
@@ -94,24 +160,20 @@ def compose(
             )
         ranked = stating + [s for s in ranked if s not in stating]
     named = title_matches(question, {str(s.number): s.title for s in sources}, title_threshold)
-    if named and detail is None:
+    if named and detail is None and intent != "list":
         # The question names a paper: it is about that paper, whatever its wording.
         about = [s for s in ranked if str(s.source.number) in named]
         about.sort(key=lambda s: (not _CONTRIBUTION_RE.search(s.sentence), -s.score))
         picked_named = sorted(about[: tuning.max_per_paper], key=lambda s: s.index)
-        quotes = [(third_person(p.sentence), p.sentence, p.source.number) for p in picked_named]
-        return Draft(" ".join(q for q, _, _ in quotes), False, quotes=quotes)
+        return Draft(" ".join(q for q, _, _ in _quote(picked_named)), False, quotes=_quote(picked_named))
     best = ranked[0]
     if best.cosine < tuning.min_cosine or best.score < tuning.min_score:
         return Draft(abstention_text(closest, "none of the papers it holds is about this"), True, "not relevant")
-    picked: list[Scored] = []
-    for cand in ranked:
-        if len(picked) == tuning.max_sentences or cand.score < max(tuning.min_score, best.score - tuning.near_best):
-            break
-        if sum(p.source is cand.source for p in picked) < tuning.max_per_paper:
-            picked.append(cand)
-    quotes = [(third_person(p.sentence), p.sentence, p.source.number) for p in picked]
-    return Draft(" ".join(q for q, _, _ in quotes), False, quotes=quotes)
+    if intent == "list":
+        return _list(question, qvec, ranked, tuning)
+    shape = {"explain": _explain, "compare": _compare}.get(intent, _lookup)
+    picked = shape(ranked, tuning) or [best]
+    return Draft(" ".join(q for q, _, _ in _quote(picked)), False, quotes=_quote(picked))
 
 
 class ExtractiveAnswerer:
@@ -124,16 +186,21 @@ class ExtractiveAnswerer:
     def label(self, settings: Settings) -> str:
         return "extractive"
 
-    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
-        return condense_deterministic(question, history)
+    def condense(self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings) -> str:
+        return condense_deterministic(question, followup)
 
     def answer(self, request: Request) -> Iterator[str | Result]:
         s = request.settings
         qvec = request.index.sentence_embedder.embed_array([request.standalone])[0]
-        draft = compose(request.standalone, qvec, request.sources, s.answer, s.title_match_threshold)
+        draft = compose(request.standalone, qvec, request.sources, s.answer, s.title_match_threshold, request.intent)
         start = time.perf_counter()
-        verified = Verified(draft.text, [], [], []) if draft.abstained else verify_quotes(draft.quotes, request.sources)
+        verified = (
+            Verified(draft.text, [], [], [])
+            if draft.abstained
+            else verify_quotes(draft.quotes, request.sources, draft.layout)
+        )
         took = time.perf_counter() - start
-        for piece in split_sentences(verified.text):
-            yield piece + " "
+        lines = verified.text.splitlines(keepends=True) if draft.layout == "list" else split_sentences(verified.text)
+        for piece in lines:
+            yield piece if draft.layout == "list" else piece + " "
         yield Result(verified.text, verified.citations, draft.abstained, verified.dropped, verified.checks, took)

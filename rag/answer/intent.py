@@ -1,0 +1,51 @@
+"""What shape of answer a question wants: a list of papers, an explanation, a comparison, a detail, or a lookup.
+
+The intent decides how many papers and sentences an answer quotes (see
+answerers/extractive.py) and what a chat model is asked for (prompts.py). The
+patterns read the question's form ("which papers…", "how does…"), not its topic,
+so they carry over to questions nobody tuned on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from rag.answer.abstention import asked_detail
+
+Intent = Literal["list", "explain", "compare", "detail", "lookup"]
+
+_PAPERS = r"(papers?|works?|stud(?:y|ies)|articles?|publications?|approaches|methods|research)"
+_LIST_RE = re.compile(
+    r"^\s*(?:(?:which|what)\s+(?:other\s+|\w+\s+){0,2}(?:papers|works|studies|articles|publications)\b"
+    rf"|(?:are|were)\s+there\s+(?:any\s+|other\s+|more\s+|some\s+)*{_PAPERS}"
+    rf"|(?:is|was)\s+there\s+any\s+(?:other\s+|more\s+)*{_PAPERS}"
+    rf"|any\s+(?:other\s+|more\s+)*{_PAPERS}\b"
+    rf"|(?:list|name|find|show)\s+(?:me\s+)?(?:all\s+|the\s+|some\s+|any\s+)*(?:\w+\s+)?{_PAPERS}"
+    rf"|(?:does|do)\s+(?:the\s+collection|anyone|any\s+{_PAPERS})"
+    r"|has\s+anyone\s+else)",
+    re.IGNORECASE,
+)
+_COMPARE_RE = re.compile(
+    r"\b(compare[sd]?|comparison|versus|vs\.?|differ(?:s|ence|ent)? (?:from|between)|difference between"
+    r"|contrast(?:s|ed|ing)? (?:with|to)|relate to|relationship between)\b",
+    re.IGNORECASE,
+)
+_EXPLAIN_RE = re.compile(
+    r"^\s*(what\s+(?:is|are|does|do|did|was|were)\b|how\s+(?:does|do|did|can|could|is|are|would)\b|why\b"
+    r"|explain|summari[sz]e|describe|tell me about|in what way)",
+    re.IGNORECASE,
+)
+
+
+def detect_intent(question: str) -> Intent:
+    """The answer shape `question` asks for; "lookup" (the single best passage) when none stands out."""
+    if _LIST_RE.search(question):
+        return "list"
+    if _COMPARE_RE.search(question):
+        return "compare"
+    if asked_detail(question) is not None:
+        return "detail"
+    if _EXPLAIN_RE.search(question):
+        return "explain"
+    return "lookup"
