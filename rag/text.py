@@ -150,3 +150,45 @@ def title_matches(query: str, titles: dict[str, str], threshold: float) -> dict[
 def same_title(written: str, title: str, threshold: float) -> bool:
     """Whether a title written in an answer is `title` (whole-string fuzzy ratio, typos allowed)."""
     return fuzz.ratio(normalise_title(written), normalise_title(title)) >= threshold
+
+
+# --- names -------------------------------------------------------------------------
+
+# A word that is a name: an inner capital or digit (RoBERTa, DINOv2, GPT-NeoX-20B), all capitals (MMLU), or a
+# capitalised word that does not start the sentence (the Gopher paper, Inception Score).
+_NAME_TOKEN_RE = re.compile(r"[A-Za-z][\w\-]*[\w]|[A-Za-z]")
+_QUOTED_NAME_RE = re.compile(r"[\"“'‘]([^\"“”'’]{3,200})[\"”'’]")
+_COMMON_CAPITALISED = frozenset(
+    "i what which who whom whose when where why how is are was were do does did can could should would will "
+    "has have had any there this that these those the a an in on of for and or but if".split()
+)
+
+
+def _is_name(word: str, starts_sentence: bool) -> bool:
+    if len(word) < 2 or word.lower() in FUNCTION_WORDS | GENERIC | _COMMON_CAPITALISED:
+        return False
+    inner = word[1:]
+    if any(c.isupper() for c in inner) or any(c.isdigit() for c in word):
+        return True
+    return word[0].isupper() and not starts_sentence
+
+
+def named_terms(question: str) -> list[str]:
+    """The names a question uses: runs of name-like words, and quoted phrases."""
+    names: list[str] = [m.group(1).strip() for m in _QUOTED_NAME_RE.finditer(question)]
+    unquoted = _QUOTED_NAME_RE.sub(" . ", question)
+    run: list[str] = []
+    previous_end = ""
+    for m in _NAME_TOKEN_RE.finditer(unquoted):
+        gap = unquoted[len(previous_end) : m.start()] if previous_end else unquoted[: m.start()]
+        starts_sentence = not previous_end or bool(re.search(r"[.!?:;]\s*$", gap))
+        if _is_name(m.group(), starts_sentence) and (not run or gap.strip() == ""):
+            run.append(m.group())
+        else:
+            if run:
+                names.append(" ".join(run))
+            run = [m.group()] if _is_name(m.group(), starts_sentence) else []
+        previous_end = unquoted[: m.end()]
+    if run:
+        names.append(" ".join(run))
+    return list(dict.fromkeys(names))

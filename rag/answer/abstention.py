@@ -25,6 +25,16 @@ _NUMBER_Q = re.compile(
     r"|speed-?up|count|dimension|depth|width|cost|budget|runtime|throughput))\b",
     re.IGNORECASE,
 )
+_METRIC_WORDS = (
+    r"accuracy|score|rate|error|perplexity|f1|auc|bleu|rouge|precision|recall|speed-?up|throughput|latency"
+    r"|loss|reward|performance|memory|fid|mse|mae|rmse"
+)
+# "What <metric> does X reach?" asks for the number, whatever the verb.
+_METRIC_Q = re.compile(
+    rf"\bwhat\s+((?:[\w\-]+\s+){{0,3}}?(?:{_METRIC_WORDS}))\s+(?:does|did|do|is|was|were|can|could|would|has|have)\b",
+    re.IGNORECASE,
+)
+_METRIC_RE = re.compile(rf"\b({_METRIC_WORDS})\b", re.IGNORECASE)
 _SETTINGS = (
     "learning rate",
     "batch size",
@@ -71,7 +81,7 @@ def asked_detail(question: str) -> Detail | None:
             return Detail("setting", setting)
     if _FORMULA_Q.search(question):
         return Detail("formula", _FORMULA_Q.search(question).group(0))  # type: ignore[union-attr]
-    m = _NUMBER_Q.search(question)
+    m = _NUMBER_Q.search(question) or _METRIC_Q.search(question)
     if m:
         return Detail("number", m.group(0))
     return None
@@ -83,8 +93,13 @@ def states_detail(detail: Detail, question: str, sentence: str) -> bool:
         return all(t in content_terms(sentence) for t in content_terms(detail.phrase))
     if detail.kind == "formula":
         return bool(_MATHY.search(sentence))
+    terms = set(content_terms(sentence))
     subject = set(content_terms(question)) - set(content_terms(detail.phrase))
-    return bool(numbers(sentence)) and (not subject or bool(subject & set(content_terms(sentence))))
+    # A number about something else is not the answer: when a metric is asked for, the sentence names it.
+    metric = _METRIC_RE.search(detail.phrase)
+    if metric and not set(content_terms(metric.group(1))) <= terms:
+        return False
+    return bool(numbers(sentence)) and (not subject or bool(subject & terms))
 
 
 def abstention_text(closest: Sequence[str], reason: str = "") -> str:

@@ -15,9 +15,10 @@ from typing import Any
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from pydantic import ValidationError
 
-from rag.answer.abstention import ABSTAIN_PREFIX
+from rag.answer.abstention import ABSTAIN_PREFIX, abstention_text
 from rag.answer.answerers import Answerer, Request, Result, get_answerer
 from rag.answer.condense import validate_history
+from rag.answer.coverage import unknown_names
 from rag.answer.followup import FollowUp, analyse, last_turns
 from rag.answer.intent import detect_intent
 from rag.answer.sources import Source, load_sources
@@ -59,7 +60,13 @@ def clean_question(question: object, settings: Settings) -> str:
 
 
 def _followup(state: dict[str, Any]) -> FollowUp:
-    followup = analyse(state["question"], state["history"])
+    index: PaperIndex = state["index"]
+
+    def similarity(a: str, b: str) -> float:
+        va, vb = index.sentence_embedder.embed_array([a, b])
+        return float(va @ vb)
+
+    followup = analyse(state["question"], state["history"], similarity)
     _, last_answer = last_turns(state["history"])
     if followup.dependent and last_answer and not last_answer.startswith(ABSTAIN_PREFIX):
         followup.previous_titles = previous_titles(state["index"], last_answer, state["settings"])
@@ -123,14 +130,22 @@ def ask_stream(
         state: dict[str, Any] = PREPARE.invoke(
             {"question": q, "history": turns, "settings": s, "index": index, "answerer": answerer}
         )
+        unknown = unknown_names(q, index.mentions, [h.title for h in state["hits"]], s.title_match_threshold)
     t1 = time.perf_counter()
     result: Result | None = None
-    request = Request(q, state["standalone"], turns, state["sources"], s, index, state["intent"], state["followup"])
-    for piece in answerer.answer(request):
-        if isinstance(piece, Result):
-            result = piece
-        else:
-            yield piece
+    if unknown:
+        # Whichever backend would answer, it could only answer about something else.
+        names = ", ".join(f"“{n}”" for n in unknown)
+        text = abstention_text([h.title for h in state["hits"]], f"the collection never mentions {names}")
+        result = Result(text, [], True)
+        yield text
+    else:
+        request = Request(q, state["standalone"], turns, state["sources"], s, index, state["intent"], state["followup"])
+        for piece in answerer.answer(request):
+            if isinstance(piece, Result):
+                result = piece
+            else:
+                yield piece
     assert result is not None, "an answerer must end with a Result"
     t2 = time.perf_counter()
     yield Answer(

@@ -10,6 +10,7 @@ papers the previous turn cited, so that the answer can name new ones.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rag.text import FUNCTION_WORDS, GENERIC, content_terms
@@ -27,6 +28,8 @@ _RELATIVE_RE = re.compile(
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]")
 _CARRY_TERMS = 8
 _FEW_TERMS = 3  # a question with this few content terms cannot stand alone
+_SAME_TOPIC = 0.2  # sentence cosine of two questions on one topic (dev follow-ups: >= .24 vs <= .16 unrelated)
+Similarity = Callable[[str, str], float]
 
 
 @dataclass
@@ -46,28 +49,26 @@ def last_turns(history: list[dict[str, str]]) -> tuple[str, str]:
     return last_user, last_answer
 
 
-def depends_on_previous(question: str, previous_question: str) -> bool:
+def depends_on_previous(question: str, previous_question: str, similarity: Similarity) -> bool:
     """Whether `question` needs the previous turn to be understood.
 
     It does when it says too little to stand alone, or when it points back ("it",
-    "the same", "another") at something the previous question was about. A question
-    that points back but shares no topic with the previous one ("is there a paper where
-    the same detector…" after a question on kernels) stands alone.
+    "the same", "another") and is about what the previous question was about (sentence
+    cosine >= 0.2). A question that points back but is on another topic ("is there a
+    paper where the same detector…" after a question on kernels) stands alone.
     """
-    terms = content_terms(question)
-    if len(terms) <= _FEW_TERMS:
+    if len(content_terms(question)) <= _FEW_TERMS:
         return True
     points_back = bool(_ANAPHORA_RE.search(question) or _RELATIVE_RE.search(question))
-    shared = set(terms) & set(content_terms(previous_question))
-    return points_back and (bool(shared) or len(terms) <= _FEW_TERMS + 1)
+    return points_back and similarity(question, previous_question) >= _SAME_TOPIC
 
 
-def analyse(question: str, history: list[dict[str, str]]) -> FollowUp:
+def analyse(question: str, history: list[dict[str, str]], similarity: Similarity) -> FollowUp:
     """How `question` relates to `history` (previous titles are filled in by the caller, who can search)."""
     if not history:
         return FollowUp()
     previous_question, _ = last_turns(history)
-    if not depends_on_previous(question, previous_question):
+    if not depends_on_previous(question, previous_question, similarity):
         return FollowUp(previous_question=previous_question)
     return FollowUp(True, bool(_RELATIVE_RE.search(question)), previous_question)
 

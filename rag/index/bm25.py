@@ -13,10 +13,11 @@ import logging
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bm25s
+from rapidfuzz import process
 
 from rag.text import stemmer
 
@@ -38,6 +39,7 @@ class BM25Index:
     digest: str
     chunk_ids: list[str]
     model: bm25s.BM25 | None
+    _long: list[str] | None = field(default=None, repr=False)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary."""
@@ -51,6 +53,27 @@ class BM25Index:
         k = min(k, len(self.chunk_ids))
         docs, scores = self.model.retrieve([tokens], k=k, show_progress=False, n_threads=1)
         return [(self.chunk_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+    def knows(self, text: str) -> bool:
+        """Whether every word of `text` is in the indexed vocabulary; a long word (7+ letters) may be a typo
+        away (ratio >= 88) from one that is. Empty text, or an empty index, knows nothing."""
+        if self.model is None:
+            return False
+        vocab = self.model.vocab_dict
+        tokens = _tokens([text])[0]
+        if not tokens:
+            return False
+        for token in tokens:
+            if token in vocab:
+                continue
+            if len(token) < 7 or process.extractOne(token, self._long_words(), score_cutoff=88) is None:
+                return False
+        return True
+
+    def _long_words(self) -> list[str]:
+        if self._long is None:
+            self._long = [w for w in (self.model.vocab_dict if self.model else {}) if len(w) >= 6]
+        return self._long
 
 
 def build(chunk_ids: list[str], texts: list[str], digest: str, folder: Path) -> BM25Index:

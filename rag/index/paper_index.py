@@ -195,6 +195,11 @@ class PaperIndex:
 
     # --- BM25 -----------------------------------------------------------------------
 
+    def mentions(self, text: str) -> bool:
+        """Whether the collection's vocabulary has every word of `text` (see BM25Index.knows)."""
+        opened = self.current()
+        return opened is not None and self.bm25(opened.digest).knows(text)
+
     def bm25(self, digest: str | None = None) -> BM25Index:
         """The BM25 index matching the collection's digest (loaded once, rebuilt if stale).
 

@@ -22,7 +22,7 @@ from rag.answer.intent import Intent
 from rag.answer.sources import Source
 from rag.answer.verify import Layout, Verified, verify_quotes
 from rag.config import AnswerTuning, Settings
-from rag.text import content_terms, overlap, split_sentences, title_matches
+from rag.text import content_terms, named_terms, normalise_title, overlap, split_sentences, title_matches
 
 # Sentences that state a paper's contribution: what a "what is <title> about?" question wants.
 _CONTRIBUTION_RE = re.compile(
@@ -135,6 +135,17 @@ def _lookup(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
     return picked
 
 
+def _mentioning(question: str, sources: list[Source]) -> set[int]:
+    """Numbers of the (one or two) sources that use a name the question uses; empty when more do."""
+    found: set[int] = set()
+    for name in named_terms(question):
+        needle = f" {normalise_title(name)} "
+        numbers = {s.number for s in sources if needle in f" {normalise_title(s.title + ' ' + s.abstract)} "}
+        if 0 < len(numbers) <= 2:
+            found |= numbers
+    return found if len(found) <= 2 else set()
+
+
 def compose(
     question: str,
     qvec: np.ndarray,
@@ -166,6 +177,14 @@ def compose(
         about.sort(key=lambda s: (not _CONTRIBUTION_RE.search(s.sentence), -s.score))
         picked_named = sorted(about[: tuning.max_per_paper], key=lambda s: s.index)
         return Draft(" ".join(q for q, _, _ in _quote(picked_named)), False, quotes=_quote(picked_named))
+    mentioning = _mentioning(question, sources)
+    if mentioning and detail is None and intent in ("explain", "lookup"):
+        # "How does AdaRound work?" is about the paper that names AdaRound, however short the question.
+        about = [s for s in ranked if s.source.number in mentioning]
+        floor = about[0].score - 2 * tuning.near_best
+        picked_about = [s for s in about if s.source is about[0].source and s.score >= floor][: tuning.max_sentences]
+        picked_about.sort(key=lambda s: s.index)
+        return Draft(" ".join(q for q, _, _ in _quote(picked_about)), False, quotes=_quote(picked_about))
     best = ranked[0]
     if best.cosine < tuning.min_cosine or best.score < tuning.min_score:
         return Draft(abstention_text(closest, "none of the papers it holds is about this"), True, "not relevant")
