@@ -106,10 +106,10 @@ def _list(question: str, qvec: np.ndarray, ranked: list[Scored], tuning: AnswerT
 
 
 def _explain(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
-    """The best sentence and the best paper's next best ones, in the abstract's order."""
+    """The best paper's best sentences (up to max_sentences), in the abstract's order: an explanation reads
+    as one paper's account, and its context sentences carry the terms a reader needs."""
     best = ranked[0]
-    floor = max(tuning.min_score, best.score - 2 * tuning.near_best)
-    same = [c for c in ranked if c.source is best.source and c.score >= floor][: tuning.max_sentences]
+    same = [c for c in ranked if c.source is best.source][: tuning.max_sentences]
     return sorted(same, key=lambda c: c.index)
 
 
@@ -125,12 +125,14 @@ def _compare(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
 
 
 def _lookup(ranked: list[Scored], tuning: AnswerTuning) -> list[Scored]:
+    """The best sentence with the next best of its paper, and any other paper's sentence that scores as well."""
     best = ranked[0]
     picked: list[Scored] = []
     for cand in ranked:
-        if len(picked) == tuning.max_sentences or cand.score < max(tuning.min_score, best.score - tuning.near_best):
+        if len(picked) == tuning.max_sentences:
             break
-        if sum(p.source is cand.source for p in picked) < tuning.max_per_paper:
+        near = cand.score >= max(tuning.min_score, best.score - tuning.near_best)
+        if (near or cand.source is best.source) and sum(p.source is cand.source for p in picked) < tuning.max_per_paper:
             picked.append(cand)
     return picked
 
@@ -175,7 +177,7 @@ def compose(
         # The question names a paper: it is about that paper, whatever its wording.
         about = [s for s in ranked if str(s.source.number) in named]
         about.sort(key=lambda s: (not _CONTRIBUTION_RE.search(s.sentence), -s.score))
-        picked_named = sorted(about[: tuning.max_per_paper], key=lambda s: s.index)
+        picked_named = sorted(about[: tuning.max_sentences], key=lambda s: s.index)
         return Draft(" ".join(q for q, _, _ in _quote(picked_named)), False, quotes=_quote(picked_named))
     mentioning = _mentioning(question, sources)
     if mentioning and detail is None and intent in ("explain", "lookup"):
