@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,14 +60,19 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(rag.ask(args.question, **overrides).to_dict(), indent=2, ensure_ascii=False))
         return 0
     answer: rag.Answer | None = None
+    draft = ""
     for piece in rag.ask_stream(args.question, **overrides):
         if isinstance(piece, rag.Answer):
             answer = piece
         elif sys.stdout.isatty():
+            draft += piece
             print(piece, end="", flush=True)
     assert answer is not None
     if sys.stdout.isatty():
-        print("\r\033[K", end="")  # the final text replaces the streamed draft
+        # The final text replaces the streamed draft: back to its first line, clear to the end of the screen.
+        width = max(1, shutil.get_terminal_size().columns)
+        rows = sum(max(1, -(-len(line) // width)) for line in draft.split("\n"))
+        print("\r" + (f"\033[{rows - 1}A" if rows > 1 else "") + "\033[J", end="")
     print(answer.text)
     if answer.citations:
         print("\nSources:")

@@ -60,9 +60,29 @@ def escape(text: str, links: bool = True) -> str:
     return "".join(out)
 
 
+def _list_body(answer: Answer) -> str | None:
+    """A list answer ("- Title: sentence [n]" lines) as a Markdown list with bold titles; None if it is not one."""
+    lines = answer.text.splitlines()
+    if answer.abstained or answer.intent != "list" or not lines or not all(ln.startswith("- ") for ln in lines):
+        return None
+    items = []
+    for line in lines:
+        body = line[2:]
+        title = next((c.title for c in answer.citations if body.startswith(c.title + ": ")), None)
+        if title is None:
+            items.append(f"- {escape(body)}")
+        else:
+            items.append(f"- **{escape(title, links=False)}**: {escape(body[len(title) + 2 :])}")
+    count = f"{len(items)} paper{'s' if len(items) != 1 else ''} in the collection fit"
+    return f"**{count}:**\n\n" + "\n".join(items)
+
+
 def format_answer(answer: Answer) -> list[dict[str, Any]]:
     """The assistant's messages: the answer with its sources panel, then one collapsible full abstract per citation."""
-    parts = [escape(answer.text)]
+    parts = [_list_body(answer) or escape(answer.text)]
+    if answer.excluded_titles:
+        left_out = "; ".join(escape(t, links=False) for t in answer.excluded_titles)
+        parts.append(f"*Leaving out the papers of the previous answer: {left_out}*")
     if answer.citations:
         lines = ["**Sources**", ""]
         lines += [
@@ -97,7 +117,7 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
 
 def format_partial(text: str) -> str:
     """A streaming draft, escaped, with a cursor."""
-    return escape(text) + " ▍"
+    return escape(text).replace("\n", "  \n") + " ▍"  # a list streams line by line
 
 
 def format_error(message: str) -> str:

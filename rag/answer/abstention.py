@@ -98,10 +98,10 @@ def states_detail(detail: Detail, question: str, sentence: str) -> bool:
     subject = set(content_terms(question)) - set(content_terms(detail.phrase))
     # A number about something else is not the answer: when a metric is asked for, the sentence names it.
     metric = _METRIC_RE.search(detail.phrase)
-    if metric and not set(content_terms(metric.group(1))) <= terms:
-        # "achieved 88.53% on CIFAR-100" states an accuracy without the word; "18x less memory" does not.
-        if not (metric.group(1).lower() in _PERCENT_METRICS and "%" in sentence):
-            return False
+    # "achieved 88.53% on CIFAR-100" states an accuracy without the word; "18x less memory" does not.
+    as_percent = metric is not None and metric.group(1).lower() in _PERCENT_METRICS and "%" in sentence
+    if metric and not set(content_terms(metric.group(1))) <= terms and not as_percent:
+        return False
     return bool(numbers(sentence)) and (not subject or bool(subject & terms))
 
 

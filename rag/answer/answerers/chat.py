@@ -22,7 +22,7 @@ from rag.answer.answerers import BackendError, Request, Result
 from rag.answer.condense import to_messages
 from rag.answer.followup import FollowUp, condense_deterministic
 from rag.answer.markers import MARKER_RE
-from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, fit_sources, format_source
+from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, SHAPES, fit_sources, format_source
 from rag.answer.verify import verify
 from rag.config import Settings, redact_url
 from rag.text import split_sentences
@@ -78,6 +78,7 @@ class ChatAnswerer:
             for piece in chain.stream(
                 {
                     "sources": "\n\n".join(format_source(src) for src in fitted),
+                    "shape": SHAPES[request.intent],
                     "history": to_messages(request.history),
                     "question": question,
                 }

@@ -27,7 +27,8 @@ from rag.text import content_terms, named_terms, normalise_title, overlap, split
 # Sentences that state a paper's contribution: what a "what is <title> about?" question wants.
 _CONTRIBUTION_RE = re.compile(
     r"\b(we|this (paper|work|note|article|manuscript)|the authors)\s+(\w+\s+)?"
-    r"(propose|present|introduce|show|study|develop|identify|extend|consider|investigate|argue)",
+    r"(propose|present|introduce|show|study|develop|identify|extend|consider|investigate|argue|prove|establish"
+    r"|demonstrate|derive|provide|analy[sz]e|find)",
     re.IGNORECASE,
 )
 _WE_RE = re.compile(r"^(?:In this (?:paper|work|note|manuscript|article|study),?\s+)?[Ww]e\b")
@@ -102,6 +103,10 @@ def _list(question: str, qvec: np.ndarray, ranked: list[Scored], tuning: AnswerT
         for b in best_of.values()
         if top - b.score <= tuning.list_near_best and paper_relevance(b, q_terms, qvec) >= tuning.list_min_relevance
     ] or [ranked[0]]
+    # Each line says what the paper does: its contribution sentence when that is about as relevant.
+    for i, b in enumerate(picked):
+        own = [c for c in ranked if c.source is b.source and c.score >= b.score - 2 * tuning.near_best]
+        picked[i] = next((c for c in own if _CONTRIBUTION_RE.search(c.sentence)), b)
     return Draft("\n".join(f"- {q}" for q, _, _ in _quote(picked)), False, quotes=_quote(picked), layout="list")
 
 
