@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.text import FUNCTION_WORDS, GENERIC, content_terms
+from rag.text import FUNCTION_WORDS, GENERIC, content_terms, named_terms
 
 _ANAPHORA_RE = re.compile(
     r"\b(it|its|they|them|their|theirs|this|that|these|those|he|she|his|her|such|the same|above|previous(?:ly)?"
@@ -52,15 +52,16 @@ def last_turns(history: list[dict[str, str]]) -> tuple[str, str]:
 def depends_on_previous(question: str, previous_question: str, similarity: Similarity) -> bool:
     """Whether `question` needs the previous turn to be understood.
 
-    It does when it says too little to stand alone, or when it points back ("it",
-    "the same", "another") and is about what the previous question was about (sentence
-    cosine >= 0.2). A question that points back but is on another topic ("is there a
-    paper where the same detector…" after a question on kernels) stands alone.
+    It does when it points back ("it", "the same", "another") and is about what the previous
+    question was about (sentence cosine >= 0.2) or says too little to be about anything else,
+    and when it names nothing and says too little to stand alone. A question that points back
+    but is on another topic ("is there a paper where the same detector…" after a question on
+    kernels) stands alone.
     """
-    if len(content_terms(question)) <= _FEW_TERMS:
-        return True
-    points_back = bool(_ANAPHORA_RE.search(question) or _RELATIVE_RE.search(question))
-    return points_back and similarity(question, previous_question) >= _SAME_TOPIC
+    few = len(content_terms(question)) <= _FEW_TERMS
+    if not (_ANAPHORA_RE.search(question) or _RELATIVE_RE.search(question)):
+        return few and not named_terms(question)  # "and the pretraining data?"; not "which paper introduced YOLOv4?"
+    return few or similarity(question, previous_question) >= _SAME_TOPIC
 
 
 def analyse(question: str, history: list[dict[str, str]], similarity: Similarity) -> FollowUp:

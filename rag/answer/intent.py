@@ -22,7 +22,7 @@ _LIST_RE = re.compile(
     rf"|(?:is|was)\s+there\s+any\s+(?:other\s+|more\s+)*{_PAPERS}"
     rf"|any\s+(?:other\s+|more\s+)*{_PAPERS}\b"
     rf"|(?:list|name|find|show)\s+(?:me\s+)?(?:all\s+|the\s+|some\s+|any\s+)*(?:\w+\s+)?{_PAPERS}"
-    rf"|(?:does|do)\s+(?:the\s+collection|anyone|any\s+{_PAPERS})"
+    rf"|(?:does|do|did)\s+(?:the\s+collection|anyone|any\s+(?:other\s+|more\s+)*{_PAPERS})"
     r"|has\s+anyone\s+else)",
     re.IGNORECASE,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +91,9 @@ def paper_relevance(best: Scored, q_terms: list[str], qvec: np.ndarray) -> float
     return 0.5 * best.score + 0.3 * coverage + 0.2 * top2
 
 
-def _list(question: str, qvec: np.ndarray, ranked: list[Scored], tuning: AnswerTuning) -> Draft:
+def _list(
+    question: str, qvec: np.ndarray, ranked: list[Scored], tuning: AnswerTuning, left_out: Sequence[str] = ()
+) -> Draft:
     """One line per paper that answers a "which papers…" question, each with its best sentence."""
     q_terms = content_terms(question)
     best_of: dict[int, Scored] = {}
@@ -102,7 +104,16 @@ def _list(question: str, qvec: np.ndarray, ranked: list[Scored], tuning: AnswerT
         b
         for b in best_of.values()
         if top - b.score <= tuning.list_near_best and paper_relevance(b, q_terms, qvec) >= tuning.list_min_relevance
-    ] or [ranked[0]]
+    ]
+    if not picked and left_out:  # "any other paper…?" and none is: say so rather than offer the closest
+        others = "; ".join(f"“{t}”" for t in left_out)
+        reason = f"it holds no paper on this besides {others}"
+        return Draft(
+            abstention_text([s.title for s in {c.source.number: c.source for c in ranked}.values()], reason),
+            True,
+            "no other paper",
+        )
+    picked = picked or [ranked[0]]
     # Each line says what the paper does: its contribution sentence when that is about as relevant.
     for i, b in enumerate(picked):
         own = [c for c in ranked if c.source is b.source and c.score >= b.score - 2 * tuning.near_best]
@@ -160,6 +171,7 @@ def compose(
     tuning: AnswerTuning,
     title_threshold: float,
     intent: Intent = "lookup",
+    left_out: Sequence[str] = (),
 ) -> Draft:
     """An answer quoting the best sentences with [n] markers (n = source number), shaped by the question's
     intent, or an abstention."""
@@ -196,7 +208,7 @@ def compose(
     if best.cosine < tuning.min_cosine or best.score < tuning.min_score:
         return Draft(abstention_text(closest, "none of the papers it holds is about this"), True, "not relevant")
     if intent == "list":
-        return _list(question, qvec, ranked, tuning)
+        return _list(question, qvec, ranked, tuning, left_out)
     shape = {"explain": _explain, "compare": _compare}.get(intent, _lookup)
     picked = shape(ranked, tuning) or [best]
     return Draft(" ".join(q for q, _, _ in _quote(picked)), False, quotes=_quote(picked))
@@ -217,8 +229,13 @@ class ExtractiveAnswerer:
 
     def answer(self, request: Request) -> Iterator[str | Result]:
         s = request.settings
-        qvec = request.index.sentence_embedder.embed_array([request.standalone])[0]
-        draft = compose(request.standalone, qvec, request.sources, s.answer, s.title_match_threshold, request.intent)
+        # A relative follow-up ("any other paper that…?") is answered by what it asks anew: the context it
+        # carries describes the previous papers, which are left out, and would make others look relevant.
+        relative = request.followup is not None and request.followup.relative
+        asked = request.question if relative else request.standalone
+        qvec = request.index.sentence_embedder.embed_array([asked])[0]
+        left_out = request.followup.previous_titles if relative and request.followup else []
+        draft = compose(asked, qvec, request.sources, s.answer, s.title_match_threshold, request.intent, left_out)
         start = time.perf_counter()
         verified = (
             Verified(draft.text, [], [], [])
