@@ -25,7 +25,7 @@ def default_data_dir() -> Path:
 class AnswerTuning(BaseModel):
     """The thresholds that decide what the offline answerer quotes and when an answer is withheld.
 
-    Calibrated on questions written for the tests, then checked on the evaluation set; set as
+    Calibrated on the evaluation set's dev split (the test split is only reported); set as
     RAG_ANSWER__<NAME> (e.g. RAG_ANSWER__MIN_COSINE=0.4).
     """
 

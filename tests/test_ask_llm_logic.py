@@ -13,6 +13,7 @@ from rag import registry
 from rag.answer import answerers
 from rag.answer.answerers import BackendError, backend_name, resolve
 from rag.answer.answerers import chat as chat_answerer
+from rag.answer.followup import FollowUp
 from rag.config import Settings
 from tests.helpers import free_port
 
@@ -117,7 +118,9 @@ class EchoAnswerer:
     def label(self, settings: Settings) -> str:
         return "echo"
 
-    def condense(self, question: str, history: list[dict[str, str]], settings: Settings) -> str:
+    def condense(
+        self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings
+    ) -> str:
         return question
 
     def answer(self, request: answerers.Request) -> Iterator[str | answerers.Result]:

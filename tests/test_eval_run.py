@@ -78,7 +78,7 @@ def test_eval_run_writes_every_output_and_compares(bundled_settings: Settings, t
         == 0
     )
     results = json.loads((out1 / "results.json").read_text())
-    assert set(results["runs"]) == {"extractive + bm25", "extractive + hybrid"}
+    assert set(results["runs"]) == {"extractive + bm25 · all", "extractive + hybrid · all"}
     assert results["versions"]["chromadb"]
     lines = (out1 / "per_question.jsonl").read_text().splitlines()
     assert len(lines) == 8 and {"answer", "citations", "scores"} <= set(json.loads(lines[0]))
@@ -88,6 +88,28 @@ def test_eval_run_writes_every_output_and_compares(bundled_settings: Settings, t
 
     assert main(["--limit", "4", "--out", str(out2), "--compare", str(out1), "--gate", "local"], bundled_settings) == 0
     assert "Δ vs previous" in (out2 / "report.md").read_text()
+
+
+def test_splits_run_side_by_side_and_test_items_are_not_listed(bundled_settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "splits"
+    assert main(["--limit", "3", "--out", str(out), "--split", "test", "--split", "dev"], bundled_settings) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["runs"]) == ["extractive + hybrid · test", "extractive + hybrid · dev"]
+    records = [json.loads(line) for line in (out / "per_question.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in records] == ["test"] * 3 + ["dev"] * 3
+    report = (out / "report.md").read_text()
+    test_section = report.split("## Worst items: extractive + hybrid · test")[1].split("## ")[0]
+    assert "Not listed for the `test` split" in test_section
+    assert not any(r["id"] in test_section for r in records if r["split"] == "test")
+
+
+def test_an_unknown_split_is_refused(
+    bundled_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "a", "kind": "single", "question": "q", "gold_titles": []}) + "\n")
+    assert main(["--questions", str(questions), "--split", "test", "--out", str(tmp_path / "o")], bundled_settings) == 2
+    assert "no items in the 'test' split" in capsys.readouterr().err
 
 
 def test_a_gate_that_cannot_be_measured_fails(

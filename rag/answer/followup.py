@@ -28,7 +28,10 @@ _RELATIVE_RE = re.compile(
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]")
 _CARRY_TERMS = 8
 _FEW_TERMS = 3  # a question with this few content terms cannot stand alone
-_SAME_TOPIC = 0.2  # sentence cosine of two questions on one topic (dev follow-ups: >= .24 vs <= .16 unrelated)
+# Sentence cosines of two questions on one topic, as written and as content words only (dev follow-ups:
+# dependent ones >= .24 and >= .17, standalone ones after an unrelated turn <= .16 or <= .18).
+_SAME_TOPIC = 0.2
+_SAME_CONTENT = 0.15
 Similarity = Callable[[str, str], float]
 
 
@@ -53,7 +56,7 @@ def depends_on_previous(question: str, previous_question: str, similarity: Simil
     """Whether `question` needs the previous turn to be understood.
 
     It does when it points back ("it", "the same", "another") and is about what the previous
-    question was about (sentence cosine >= 0.2) or says too little to be about anything else,
+    question was about (sentence cosines) or says too little to be about anything else,
     and when it names nothing and says too little to stand alone. A question that points back
     but is on another topic ("is there a paper where the same detector…" after a question on
     kernels) stands alone.
@@ -61,7 +64,18 @@ def depends_on_previous(question: str, previous_question: str, similarity: Simil
     few = len(content_terms(question)) <= _FEW_TERMS
     if not (_ANAPHORA_RE.search(question) or _RELATIVE_RE.search(question)):
         return few and not named_terms(question)  # "and the pretraining data?"; not "which paper introduced YOLOv4?"
-    return few or similarity(question, previous_question) >= _SAME_TOPIC
+    if few:
+        return True
+    # Both the questions and their content words must be close: "is there a paper where the same network
+    # solves PDEs?" reads like any question about networks, but shares no topic with lottery tickets.
+    return (
+        similarity(question, previous_question) >= _SAME_TOPIC
+        and similarity(_content(question), _content(previous_question)) >= _SAME_CONTENT
+    )
+
+
+def _content(text: str) -> str:
+    return " ".join(w for w in _WORD_RE.findall(text) if w.lower() not in FUNCTION_WORDS | GENERIC)
 
 
 def analyse(question: str, history: list[dict[str, str]], similarity: Similarity) -> FollowUp:
