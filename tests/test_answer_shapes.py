@@ -143,7 +143,8 @@ def test_standalone_question_after_an_unrelated_turn_is_searched_as_asked(bundle
         {"role": "user", "content": "Which papers are about lottery tickets in neural networks?"},
         {"role": "assistant", "content": "- On the Existence of Universal Lottery Tickets: ... [1]"},
     ]
-    for question in ("Which paper introduced YOLOv4?", "Is there a paper where one network learns to solve many different PDEs at once?"):
+    pde = "Is there a paper where one network learns to solve many different PDEs at once?"
+    for question in ("Which paper introduced YOLOv4?", pde):
         answer = rag.ask(question, history=history, settings=bundled_settings)
         assert answer.standalone_question == question
     yolo = rag.ask("Which paper introduced YOLOv4?", history=history, settings=bundled_settings)

@@ -118,9 +118,7 @@ class EchoAnswerer:
     def label(self, settings: Settings) -> str:
         return "echo"
 
-    def condense(
-        self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings
-    ) -> str:
+    def condense(self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings) -> str:
         return question
 
     def answer(self, request: answerers.Request) -> Iterator[str | answerers.Result]:

@@ -65,6 +65,10 @@ def test_gate_reports_violations() -> None:
         "hit@5": 0.97,
         "unanswerable_abstained": 0.9,
         "wrongly_abstained": 0.0,
+        "gold_cited_single": 0.95,
+        "gold_cited_followup": 0.9,
+        "multi_citation_recall": 0.8,
+        "multi_citation_precision": 0.9,
     }
     assert check_gate("offline", ok) == []
     bad = {**ok, "hallucinated_citations": 2, "hit@5": 0.5}

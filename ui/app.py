@@ -21,12 +21,12 @@ from ui.format import escape, format_answer, format_error, format_partial
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "How narrow can a ReLU network be and still approximate any continuous function?",
+EXAMPLES = [  # one per answer shape: list, explanation, comparison, detail, lookup
+    "Which papers study the minimum width networks need to be universal approximators?",
     "What are emergent abilities of large language models?",
+    "How does the leaky-ReLU minimum width result compare with the ReLU one?",
+    "By how much does QZO reduce memory when fine-tuning 4-bit LLMs?",
     "Do networks trained from different seeds learn the same neurons?",
-    "How can quantized LLMs be fine-tuned without storing gradients?",
-    "Can a single sparse subnetwork be reused across many tasks?",
 ]
 Chat = list[dict[str, Any]]
 History = list[dict[str, str]]

@@ -33,6 +33,10 @@ HOSTILE_ABSTRACT = (
     "render titles as text. Escaping every title keeps the page intact (code: https://example.com/title_markup)."
 )
 
+RELU = "Minimum width for universal approximation using ReLU networks on compact domain"
+LEAKY = "Minimum Width of Leaky-ReLU Neural Networks for Uniform Universal Approximation"
+RNN = "Minimal Width for Universal Property of Deep RNN"
+
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test.sh installs it)")
 
 
@@ -104,6 +108,30 @@ def test_question_follow_up_and_screenshot(page: object) -> None:
 
     page.locator("#new-chat").click()  # type: ignore[attr-defined]
     page.wait_for_function("() => !document.querySelector('#chat').innerText.includes('answered by')")  # type: ignore[attr-defined]
+
+
+def test_list_answer_and_relative_follow_up(page: Any) -> None:
+    """The list example renders one bullet per paper; "other papers?" leaves out the previous turn's paper."""
+    from ui.app import EXAMPLES
+
+    ask(page, EXAMPLES[0])
+    last = page.locator("#chat .message-row").filter(has_text="papers in the collection fit").last
+    items = last.locator("li")
+    bullets = [items.nth(i).inner_text() for i in range(items.count())]
+    assert len(bullets) >= 3, bullets
+    assert any(b.startswith(RELU + ":") for b in bullets) and any(b.startswith(LEAKY + ":") for b in bullets)
+    assert last.locator("li strong").first.inner_text() in (RELU, LEAKY, RNN)  # titles in bold
+
+    page.locator("#new-chat").click()
+    page.wait_for_function("() => !document.querySelector('#chat').innerText.includes('answered by')")
+    ask(page, "What is the minimum width for universal approximation with ReLU networks on a compact domain?")
+    ask(page, "Are there other papers on the minimum width needed for universal approximation?")
+    second = page.locator("#chat").inner_text().split("Are there other papers on the minimum width")[1]
+    assert "Leaving out the papers of the previous answer" in second and RELU in second
+    sources = second.split("Sources")[1].split("answered by")[0]
+    assert RELU not in sources and (LEAKY in sources or RNN in sources)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-relative-follow-up.png"), full_page=True)
 
 
 def test_markup_in_an_abstract_renders_as_text(page: object) -> None:
