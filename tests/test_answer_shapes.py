@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
 import rag
-from rag.answer.abstention import ABSTAIN_PREFIX
+from rag.answer.abstention import ABSTAIN_PREFIX, Detail, asked_detail, states_detail
 from rag.answer.answerers import chat as chat_answerer
 from rag.answer.followup import analyse, condense_deterministic, depends_on_previous
 from rag.answer.intent import detect_intent
@@ -199,3 +199,15 @@ def test_the_chat_model_is_asked_for_every_relevant_paper_on_a_list_question(
     assert answer.intent == "list" and [c.title for c in answer.citations] == [RELU]
     explain = rag.ask("What is a lottery ticket?", settings=settings)
     assert explain.intent == "explain" and "EVERY" not in prompts[1]
+
+
+def test_a_detail_counts_as_stated_only_with_its_value() -> None:
+    seeds = asked_detail("What random seed values were used for the GPT2 models?")
+    assert seeds == Detail("setting", "random seed")
+    assert not states_detail(seeds, "random seed values GPT2", "GPT2 models trained from different random seeds.")
+    assert states_detail(seeds, "random seed values GPT2", "We train GPT2 models with 5 random seeds.")
+    accuracy = asked_detail("What accuracy does the baseline reach on CIFAR-100?")
+    assert accuracy is not None and accuracy.kind == "number"
+    q = "What accuracy does the baseline reach on CIFAR-100?"
+    assert states_detail(accuracy, q, "This baseline achieved 88.53% on CIFAR-100.")  # a percentage states it
+    assert not states_detail(accuracy, q, "The baseline reduces memory 18 times on CIFAR-100.")  # another number

@@ -56,6 +56,10 @@ _SETTINGS = (
     "code release",
     "github",
 )
+_VALUED_SETTINGS = {
+    "learning rate", "batch size", "epoch", "weight decay", "dropout", "warmup", "random seed", "momentum",
+    "training time", "wall-clock",
+}  # fmt: skip
 _FORMULA_Q = re.compile(r"\b(formula|equation|closed[- ]form|expression for|derivation|derive|pseudo-?code)\b", re.I)
 _MATHY = re.compile(r"[=^_\\]|\b(closed-form|formula|equation|proportional to|scales as|O\()", re.I)
 
@@ -91,7 +95,9 @@ def asked_detail(question: str) -> Detail | None:
 def states_detail(detail: Detail, question: str, sentence: str) -> bool:
     """Whether `sentence` states the kind of detail asked, about the question's subject."""
     if detail.kind == "setting":
-        return all(t in content_terms(sentence) for t in content_terms(detail.phrase))
+        named = all(t in content_terms(sentence) for t in content_terms(detail.phrase))
+        # "trained from different random seeds" names the setting without stating it: a valued one needs a number.
+        return named and (detail.phrase not in _VALUED_SETTINGS or bool(numbers(sentence)))
     if detail.kind == "formula":
         return bool(_MATHY.search(sentence))
     terms = set(content_terms(sentence))
