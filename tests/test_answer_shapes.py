@@ -211,3 +211,18 @@ def test_a_detail_counts_as_stated_only_with_its_value() -> None:
     q = "What accuracy does the baseline reach on CIFAR-100?"
     assert states_detail(accuracy, q, "This baseline achieved 88.53% on CIFAR-100.")  # a percentage states it
     assert not states_detail(accuracy, q, "The baseline reduces memory 18 times on CIFAR-100.")  # another number
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [{"role": "assistant", "content": "   "}],
+        [{"role": "user", "content": "\x00\x01"}, {"role": "assistant", "content": "\x00 \x07"}],
+        [{"role": "user", "content": "What is a lottery ticket?"}],
+    ],
+)
+def test_a_follow_up_to_an_empty_or_one_sided_conversation_is_answered(
+    bundled_settings: Settings, history: list[dict[str, str]]
+) -> None:
+    answer = rag.ask("What does it extend?", history=history, settings=bundled_settings)
+    assert answer.standalone_question.startswith("What does it extend?")

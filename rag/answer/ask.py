@@ -68,6 +68,7 @@ def _followup(state: dict[str, Any]) -> FollowUp:
 
     followup = analyse(state["question"], state["history"], similarity)
     _, last_answer = last_turns(state["history"])
+    last_answer = " ".join(strip_control(last_answer).split())
     if followup.dependent and last_answer and not last_answer.startswith(ABSTAIN_PREFIX):
         followup.previous_titles = previous_titles(state["index"], last_answer, state["settings"])
     return followup
