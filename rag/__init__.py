@@ -18,7 +18,7 @@ from rag.ingest.corpus import load_corpus
 from rag.ingest.formats import CorpusError
 from rag.ingest.pipeline import IngestReport
 from rag.library import Library, library_for
-from rag.types import Answer, Citation, Hit, Paper
+from rag.types import Answer, Citation, CollectionStats, Hit, Paper
 
 
 def ingest(
@@ -61,6 +61,16 @@ def indexed_papers(settings: Settings | None = None) -> list[Paper]:
     return library_for(settings).papers()
 
 
+def remove_papers(paper_ids: Sequence[str], settings: Settings | None = None) -> int:
+    """Remove papers from the index (Chroma and BM25 together); how many it held. `rag ingest` restores bundled ones."""
+    return library_for(settings).remove(paper_ids)
+
+
+def collection_stats(settings: Settings | None = None) -> CollectionStats:
+    """Papers, chunks, source files, embedding model, location and last change of the index."""
+    return library_for(settings).stats()
+
+
 def index_exists(settings: Settings | None = None) -> bool:
     """Whether the configured index has been built (creates nothing)."""
     return library_for(settings).exists()
@@ -70,6 +80,7 @@ __all__ = [
     "Answer",
     "BackendError",
     "Citation",
+    "CollectionStats",
     "CorpusError",
     "Hit",
     "IndexMissing",
@@ -84,10 +95,12 @@ __all__ = [
     "ask",
     "ask_stream",
     "build_index",
+    "collection_stats",
     "get_settings",
     "index_exists",
     "indexed_papers",
     "ingest",
     "load_corpus",
+    "remove_papers",
     "search",
 ]

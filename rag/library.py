@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings, get_settings
+from rag.index import store
 from rag.index.embedder import Embedder
 from rag.index.errors import IndexMissing
 from rag.index.paper_index import PaperIndex
-from rag.types import Hit, Paper
+from rag.types import CollectionStats, Hit, Paper
 
 if TYPE_CHECKING:
     from rag.ingest.pipeline import IngestReport
@@ -102,6 +103,28 @@ class Library:
 
     def papers(self) -> list[Paper]:
         return self.index.papers()
+
+    def remove(self, paper_ids: Sequence[str]) -> int:
+        """Remove these papers from the index (Chroma and BM25 together); how many it held.
+
+        A removed bundled paper comes back with `rag ingest`.
+        """
+        from rag.ingest.pipeline import remove
+
+        return remove(self.index, paper_ids)
+
+    def stats(self) -> CollectionStats:
+        """What the index holds: papers, chunks, source files, embedding model, location, last change."""
+        papers = self.index.papers()
+        opened = self.index.open() if papers else None
+        return CollectionStats(
+            papers=len(papers),
+            chunks=opened.chunks.count() if opened else 0,
+            source_files=len({src for p in papers for src in p.sources}),
+            embedding_model=self.settings.embedding_model,
+            location=self.index.location,
+            updated_at=store.updated_at(opened.chunks) if opened else None,
+        )
 
     def exists(self) -> bool:
         return self.index.exists()

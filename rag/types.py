@@ -24,6 +24,21 @@ class Paper:
 
 
 @dataclass(frozen=True)
+class CollectionStats:
+    """What an index holds; `updated_at` is when the last ingest or removal finished (epoch seconds)."""
+
+    papers: int
+    chunks: int
+    source_files: int
+    embedding_model: str
+    location: str
+    updated_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A piece of one abstract, with the paper title at its head, as embedded and indexed."""
 

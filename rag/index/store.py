@@ -17,6 +17,7 @@ store would only wrap.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from rag.index.errors import IndexModelMismatch, IndexUnavailable, index_errors,
 
 MODEL_KEY = "embedding_model"
 DIGEST_KEY = "ids_digest"
+UPDATED_KEY = "updated_at"
 LAYOUT_KEY = "layout"
 LAYOUT = 2  # 2: abstracts in the papers collection, not in every chunk's metadata
 PAPERS_SUFFIX = ".abstracts"
@@ -134,8 +136,14 @@ def stamp(collection: Collection, model_id: str, digest: str) -> None:
     """Record the chunk-id digest (and current layout) after a completed ingest."""
     meta = dict(collection.metadata or {})
     meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to modify it
-    meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest, LAYOUT_KEY: LAYOUT})
+    meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest, LAYOUT_KEY: LAYOUT, UPDATED_KEY: time.time()})
     collection.modify(metadata=meta)
+
+
+def updated_at(collection: Collection) -> float | None:
+    """When the last ingest or removal finished (seconds since the epoch), if recorded."""
+    value = (collection.metadata or {}).get(UPDATED_KEY)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def iter_records(collection: Collection, include_documents: bool = True) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -266,3 +266,33 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
         seconds=0.0,
         location=s.index_location(),
     )
+
+
+def remove(index: PaperIndex, paper_ids: Sequence[str]) -> int:
+    """Remove papers (records, chunks and their BM25 rows) from `index`; the number removed.
+
+    Under the ingest lock, like an ingest: a concurrent ingest waits, and a reader sees
+    the index before or after, never between (the digest changes last).
+    """
+    wanted = set(paper_ids)
+    if not wanted:
+        return 0
+    with index.errors(), index.ingest_lock():
+        index.reload()
+        opened = index.open()
+        if opened is None:
+            return 0
+        by_paper = _chunk_ids_by_paper(opened)
+        held = [pid for pid, _ in _paper_records(opened) if pid in wanted]
+        stale = [cid for pid in wanted for cid in by_paper.get(pid, {})]
+        for i in range(0, len(stale), _DELETE_BATCH):
+            opened.chunks.delete(ids=stale[i : i + _DELETE_BATCH])
+        for i in range(0, len(held), _DELETE_BATCH):
+            opened.papers.delete(ids=held[i : i + _DELETE_BATCH])
+        final_ids = {cid for pid, chunks in by_paper.items() if pid not in wanted for cid in chunks}
+        digest = ids_digest(final_ids)
+        stamp(opened.chunks, index.embedder.model_id, digest)
+        index.written(digest)
+        index.rebuild_bm25()
+    log.info("removed %d papers (%d chunks)", len(held), len(stale))
+    return len(held)
