@@ -106,7 +106,7 @@ def _cmd_local_model(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from ui.app import launch
 
-    launch(args.host, args.port, args.share)
+    launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only)
     return 0
 
 
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="ask for this login (default: RAG_UI_AUTH)")
+    p.add_argument("--read-only", action="store_true", help="no upload or removal of papers")
     p.set_defaults(handler=_cmd_ui)
     # `rag eval ...` is handed whole to eval.run (see main); listed here for --help.
     sub.add_parser("eval", help="run the evaluation set (see `rag eval --help`)", add_help=False)

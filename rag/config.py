@@ -146,6 +146,10 @@ class Settings(BaseSettings):
         description="where `rag local-model` records its server, so a crash can be reported by other processes",
     )
 
+    ui_auth: SecretStr | None = Field(
+        default=None, description="user:password the chat UI asks for (required to bind beyond loopback)"
+    )
+    upload_max_mb: int = Field(default=50, ge=1, le=10_000, description="largest file the Library tab accepts (MB)")
     ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers the chat UI computes at once")
 
     @field_validator("llm")

@@ -18,6 +18,8 @@ import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
 from ui.format import escape, format_answer, format_error, format_partial
+from ui.library import CSS as LIBRARY_CSS
+from ui.library import build_library_tab
 
 log = logging.getLogger(__name__)
 
@@ -70,53 +72,101 @@ def respond(message: str, chat: Chat, history: History, k: float, settings: Sett
         yield message, chat, history
 
 
-def build_app(settings: Settings | None = None) -> gr.Blocks:
+def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.Blocks:
+    """The chat tab and the Library tab; `read_only` leaves out upload and removal (and their API)."""
     s = settings or get_settings()
     papers = len(rag.indexed_papers(settings=s))
     demo: gr.Blocks
     with gr.Blocks(title="Ask the papers", analytics_enabled=False) as demo:
-        gr.Markdown(header(s, papers), elem_id="header")
-        chatbot = gr.Chatbot(
-            height=560,
-            label="Conversation",
-            elem_id="chat",
-            feedback_options=None,
-            latex_delimiters=[],
-            sanitize_html=True,
-            allow_tags=False,
-            placeholder="Ask a question about the papers; answers cite the abstracts they rest on.",
-        )
-        history = gr.State([])
-        with gr.Row():
-            box = gr.Textbox(placeholder="Ask about the papers…", show_label=False, scale=8, elem_id="question")
-            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-            new = gr.Button("New chat", scale=1, elem_id="new-chat")
-        gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
-        with gr.Accordion("Settings", open=False):
-            k = gr.Slider(1, 10, value=s.top_k, step=1, label="Sources to retrieve (k)")
-            gr.Markdown(
-                f"Model: **{backend_name(s)}** — set `RAG_LLM`, `OPENAI_BASE_URL` and `RAG_CHAT_MODEL` to change it. "
-                f"Index: `{s.index_location()}`."
-            )
-
-        def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
-            yield from respond(message, chat, hist, k_value, s)
-
-        for trigger in (box.submit, send.click):
-            trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
-        new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False)
+        head = gr.Markdown(header(s, papers), elem_id="header")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"):
+                _chat(s)
+            with gr.Tab("Library", id="library-tab", elem_id="library-tab"):
+                parts = build_library_tab(s, read_only, s.upload_max_mb)
+        for event in ("add", "removed"):
+            if event in parts:
+                parts[event].then(lambda: header(s, len(rag.indexed_papers(settings=s))), None, [head])
     demo.queue(default_concurrency_limit=s.ui_concurrency)
     return demo
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, settings: Settings | None = None) -> None:
+def _chat(s: Settings) -> None:
+    chatbot = gr.Chatbot(
+        height=560,
+        label="Conversation",
+        elem_id="chat",
+        feedback_options=None,
+        latex_delimiters=[],
+        sanitize_html=True,
+        allow_tags=False,
+        placeholder="Ask a question about the papers; answers cite the abstracts they rest on.",
+    )
+    history = gr.State([])  # per browser session: each tab has its own conversation
+    with gr.Row():
+        box = gr.Textbox(placeholder="Ask about the papers…", show_label=False, scale=8, elem_id="question")
+        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+        new = gr.Button("New chat", scale=1, elem_id="new-chat")
+    gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
+    with gr.Accordion("Settings", open=False):
+        k = gr.Slider(1, 10, value=s.top_k, step=1, label="Sources to retrieve (k)")
+        gr.Markdown(
+            f"Model: **{backend_name(s)}** — set `RAG_LLM`, `OPENAI_BASE_URL` and `RAG_CHAT_MODEL` to change it. "
+            f"Index: `{s.index_location()}`."
+        )
+
+    def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
+        yield from respond(message, chat, hist, k_value, s)
+
+    for trigger in (box.submit, send.click):
+        trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
+    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False)
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """("user", "password") from "user:password"; ValueError saying the form otherwise."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth / RAG_UI_AUTH must be user:password (both non-empty)")
+    return user, password
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    settings: Settings | None = None,
+    auth: str | None = None,
+    read_only: bool = False,
+) -> None:
+    """Serve the app. Beyond loopback it needs a login (`auth` or RAG_UI_AUTH) or `read_only`."""
     s = settings or get_settings()
+    login = parse_auth(auth or (s.ui_auth.get_secret_value() if s.ui_auth else None))
+    if (host not in LOOPBACK or share) and login is None and not read_only:
+        raise ValueError(
+            f"binding to {host}{' with a share link' if share else ''} lets others add and remove papers: "
+            "add --auth user:password (or set RAG_UI_AUTH), or --read-only"
+        )
     if not rag.index_exists(s):
         print(f"building the index of the bundled papers at {s.index_location()} (first run only)…", flush=True)
         rag.ingest(settings=s, progress=True)
-    demo = build_app(s)
+    demo = build_app(s, read_only=read_only)
     print(f"open http://{host}:{port} in your browser (Ctrl-C to stop)", flush=True)
-    demo.launch(server_name=host, server_port=port, share=share, show_error=False, inbrowser=False)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        show_error=False,
+        inbrowser=False,
+        auth=login,
+        max_file_size=f"{s.upload_max_mb}mb",
+        css=LIBRARY_CSS,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,9 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
+    parser.add_argument("--auth", metavar="USER:PASSWORD")
+    parser.add_argument("--read-only", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="rag-ui: %(message)s")
-    launch(args.host, args.port, args.share)
+    launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only)
     return 0
 
 

@@ -1,0 +1,219 @@
+"""The Library tab: what the collection holds, a searchable paper table, upload and removal.
+
+A thin layer over `rag.collection_stats`, `rag.indexed_papers`, `rag.search`, `rag.ingest` and
+`rag.remove_papers`. Every string shown is escaped (ui.format.escape). Writes go through the
+index's ingest lock, so two uploads (or an upload and a removal) run one after the other and a
+chat answered meanwhile sees the index before or after, never half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+import rag
+from rag.config import Settings
+from rag.library import library_for
+from rag.text import strip_control
+from rag.types import Paper
+from ui.format import escape, format_error
+from ui.uploads import UploadError, relative_message, staged
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["Title", "Source file", "Date", "Upvotes", "Authors"]
+# On a phone the table keeps title and source file; date, upvotes and authors reappear on wider screens.
+CSS = """
+@media (max-width: 640px) {
+  #library-table th:nth-child(n+3), #library-table td:nth-child(n+3),
+  #library-table [role=gridcell][data-col="2"], #library-table [role=gridcell][data-col="3"],
+  #library-table [role=gridcell][data-col="4"] { display: none; }
+}
+"""
+_SEARCH_HITS = 20
+
+
+def _code(text: str) -> str:
+    """A code span: Markdown shows its content literally (HTML too), so only backticks need removing."""
+    return "`" + strip_control(text).replace("`", "'") + "`"
+
+
+def stats_markdown(settings: Settings) -> str:
+    st = rag.collection_stats(settings)
+    when = dt.datetime.fromtimestamp(st.updated_at).strftime("%Y-%m-%d %H:%M") if st.updated_at else "–"
+    return (
+        f"**{st.papers} papers** · {st.chunks} chunks · {st.source_files} source files · "
+        f"embedding model {_code(st.embedding_model)} · index {_code(st.location)} · last change {when}"
+    )
+
+
+def _row(paper: Paper) -> list[Any]:
+    meta = paper.metadata
+    return [
+        paper.title,
+        ", ".join(paper.sources),
+        str(meta.get("date", "")),
+        meta.get("upvotes", ""),
+        meta.get("authors_count", ""),
+    ]
+
+
+def table(settings: Settings, query: str = "", full_text: bool = False) -> tuple[list[list[Any]], list[str]]:
+    """(rows, paper ids in row order) of the papers matching `query` (all of them when it is empty)."""
+    papers = rag.indexed_papers(settings)
+    query = query.strip()
+    if query and full_text:
+        by_id = {p.paper_id: p for p in papers}
+        hits = rag.search(query, k=min(_SEARCH_HITS, max(1, len(papers))), settings=settings) if papers else []
+        papers = [by_id[h.paper_id] for h in hits if h.paper_id in by_id]
+    elif query:
+        papers = [p for p in papers if query.casefold() in p.title.casefold()]
+    return [_row(p) for p in papers], [p.paper_id for p in papers]
+
+
+def abstract_markdown(settings: Settings, paper_id: str) -> str:
+    paper = next((p for p in rag.indexed_papers(settings) if p.paper_id == paper_id), None)
+    if paper is None:
+        return "*This paper is no longer in the collection.*"
+    sources = escape(", ".join(paper.sources), links=False)
+    return f"#### {escape(paper.title, links=False)}\n\n{escape(paper.abstract)}\n\n*Source: {sources}*"
+
+
+def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Iterator[str]:
+    """Status messages while adding uploaded files: checks, waiting for another ingest, the result."""
+    if not paths:
+        yield format_error("Choose one or more .jsonl, .csv or .txt files first.")
+        return
+    lock = library_for(settings).index.ingest_lock()
+    try:
+        with staged(paths, max_mb) as files:
+            if lock.is_locked:
+                yield "⏳ Another ingest is running; this one waits for it to finish…"
+            yield f"Adding {len(files)} file(s)…"
+            try:
+                report = rag.ingest(files, include_bundled=False, settings=settings, progress=True)
+            except rag.CorpusError as exc:
+                folder = files[0].parent
+                yield format_error(f"Nothing was added: {relative_message(str(exc), folder)}")
+                return
+    except UploadError as exc:
+        yield format_error(f"Nothing was added: {exc}")
+        return
+    except rag.RagIndexError as exc:
+        yield format_error(f"Nothing was added: {exc}")
+        return
+    unchanged = report.papers - report.new_papers - report.updated_papers
+    yield (
+        f"✓ {report.new_papers} new, {report.updated_papers} updated, {unchanged} unchanged "
+        f"({report.papers} papers in {report.seconds:.1f} s)"
+    )
+
+
+def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[str, Any]:
+    """The tab's components (inside a `gr.Tab` the caller opened); `changed` fires after each write."""
+    ids = gr.State([])
+    stats = gr.Markdown(stats_markdown(settings), elem_id="library-stats")
+    with gr.Row():
+        query = gr.Textbox(
+            placeholder="Filter by title, or search the full text",
+            show_label=False,
+            scale=6,
+            min_width=240,
+            elem_id="library-query",
+        )
+        full_text = gr.Checkbox(
+            label="Full-text search", value=False, scale=1, min_width=160, elem_id="library-fulltext"
+        )
+    rows, paper_ids = table(settings)
+    grid = gr.Dataframe(
+        value=rows,
+        headers=COLUMNS,
+        datatype=["str", "str", "str", "number", "number"],
+        interactive=False,
+        wrap=True,
+        max_height=480,
+        column_widths=["46%", "18%", "14%", "11%", "11%"],
+        elem_id="library-table",
+    )
+    ids.value = paper_ids
+    abstract = gr.Markdown("*Select a paper to read its abstract.*", elem_id="library-abstract")
+
+    def refresh(q: str, fulltext: bool) -> tuple[Any, list[str]]:
+        try:
+            rows, pids = table(settings, q, fulltext)
+        except (ValueError, rag.RagIndexError) as exc:
+            raise gr.Error(escape(str(exc), links=False)) from None
+        return gr.update(value=rows), pids
+
+    query.submit(refresh, [query, full_text], [grid, ids])
+    full_text.change(refresh, [query, full_text], [grid, ids])
+
+    def show(pids: list[str], evt: gr.SelectData) -> str:
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        return abstract_markdown(settings, pids[row]) if 0 <= row < len(pids) else ""
+
+    grid.select(show, [ids], [abstract])
+    parts: dict[str, Any] = {"stats": stats, "grid": grid, "ids": ids, "query": query, "full_text": full_text}
+    if read_only:
+        gr.Markdown("*This app is read-only: papers cannot be added or removed here.*", elem_id="library-read-only")
+        return parts
+
+    with gr.Accordion("Add papers", open=True):
+        files = gr.File(
+            file_count="multiple", file_types=[".jsonl", ".csv", ".txt"], label="JSONL, CSV or listing .txt",
+            elem_id="library-upload",
+        )  # fmt: skip
+        add = gr.Button("Add to collection", variant="primary", elem_id="library-add")
+        status = gr.Markdown(elem_id="library-status")
+    with gr.Accordion("Remove papers", open=False):
+        choose = gr.Dropdown(
+            choices=[(r[0], pid) for r, pid in zip(rows, paper_ids, strict=True)],
+            multiselect=True,
+            label="Papers to remove (a removed bundled paper comes back with `rag ingest`)",
+            elem_id="library-remove-choice",
+        )
+        remove = gr.Button("Remove selected", variant="secondary", elem_id="library-remove")
+        with gr.Row(visible=False) as confirm_row:
+            confirm_text = gr.Markdown(elem_id="library-confirm-text")
+            confirm = gr.Button("Yes, remove them", variant="stop", elem_id="library-confirm")
+            cancel = gr.Button("Cancel", elem_id="library-cancel")
+        removed = gr.Markdown(elem_id="library-removed")
+
+    def after_write(q: str, fulltext: bool) -> tuple[str, Any, list[str], Any]:
+        rows, pids = table(settings, q, fulltext)
+        all_rows, all_ids = table(settings)
+        choices = [(r[0], pid) for r, pid in zip(all_rows, all_ids, strict=True)]
+        return stats_markdown(settings), gr.update(value=rows), pids, gr.update(choices=choices, value=[])
+
+    def run_add(
+        paths: list[str] | None,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (how Gradio injects progress)
+    ) -> Iterator[str]:
+        yield from add_files(paths, settings, max_mb)
+
+    added = add.click(run_add, [files], [status], concurrency_limit=None)
+    added.then(after_write, [query, full_text], [stats, grid, ids, choose]).then(lambda: None, None, [files])
+
+    def ask_confirm(chosen: list[str] | None) -> tuple[Any, str]:
+        if not chosen:
+            return gr.update(visible=False), ""
+        return gr.update(visible=True), f"Remove {len(chosen)} paper(s) from the collection?"
+
+    remove.click(ask_confirm, [choose], [confirm_row, confirm_text])
+    cancel.click(lambda: (gr.update(visible=False), ""), None, [confirm_row, confirm_text])
+
+    def run_remove(chosen: list[str] | None) -> tuple[Any, str]:
+        try:
+            n = rag.remove_papers(chosen or [], settings=settings)
+        except rag.RagIndexError as exc:
+            return gr.update(visible=False), format_error(str(exc))
+        return gr.update(visible=False), f"✓ Removed {n} paper(s)."
+
+    done = confirm.click(run_remove, [choose], [confirm_row, removed])
+    done.then(after_write, [query, full_text], [stats, grid, ids, choose])
+    parts.update(add=added, removed=done)
+    return parts
