@@ -84,9 +84,18 @@ def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.B
                 _chat(s)
             with gr.Tab("Library", id="library-tab", elem_id="library-tab"):
                 parts = build_library_tab(s, read_only, s.upload_max_mb)
+        def current_header() -> str:
+            return header(s, len(rag.indexed_papers(settings=s)))
+
         for event in ("add", "removed"):
             if event in parts:
-                parts[event].then(lambda: header(s, len(rag.indexed_papers(settings=s))), None, [head])
+                parts[event].then(current_header, None, [head])
+        # Components hold the values they were built with: a page opened later shows the collection as it is.
+        demo.load(current_header, None, [head])
+        for key in ("load", "load_choices"):
+            if key in parts:
+                fn, outputs = parts[key]
+                demo.load(fn, None, outputs)
     demo.queue(default_concurrency_limit=s.ui_concurrency)
     return demo
 

@@ -88,6 +88,7 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
     if not paths:
         yield format_error("Choose one or more .jsonl, .csv or .txt files first.")
         return
+    yield f"Checking {len(paths)} file(s)…"
     lock = library_for(settings).index.ingest_lock()
     try:
         with staged(paths, max_mb) as files:
@@ -158,6 +159,12 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
 
     grid.select(show, [ids], [abstract])
     parts: dict[str, Any] = {"stats": stats, "grid": grid, "ids": ids, "query": query, "full_text": full_text}
+
+    def on_load() -> tuple[str, Any, list[str]]:
+        rows, pids = table(settings)
+        return stats_markdown(settings), gr.update(value=rows), pids
+
+    parts["load"] = (on_load, [stats, grid, ids])  # a new page shows the collection as it is now
     if read_only:
         gr.Markdown("*This app is read-only: papers cannot be added or removed here.*", elem_id="library-read-only")
         return parts
@@ -213,6 +220,11 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             return gr.update(visible=False), format_error(str(exc))
         return gr.update(visible=False), f"✓ Removed {n} paper(s)."
 
+    def load_choices() -> Any:
+        all_rows, all_ids = table(settings)
+        return gr.update(choices=[(r[0], pid) for r, pid in zip(all_rows, all_ids, strict=True)], value=[])
+
+    parts["load_choices"] = (load_choices, [choose])
     done = confirm.click(run_remove, [choose], [confirm_row, removed])
     done.then(after_write, [query, full_text], [stats, grid, ids, choose])
     parts.update(add=added, removed=done)

@@ -1,0 +1,175 @@
+"""The Library tab in a real browser: upload → ask, a malformed upload, removal, sessions, read-only mode."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.config import Settings
+from tests.e2e.browser import CHROMIUM, ask, open_chat
+from tests.helpers import free_port, serving
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+NEW_TITLE = "Capybara Committees Reach Consensus Faster Than Gradient Descent"
+NEW_ABSTRACT = (
+    "We study committees of capybaras that vote on the next step of an optimiser. "
+    "Capybara committees reach consensus in fewer rounds than gradient descent needs steps on convex problems."
+)
+HOSTILE_TITLE = '<img src=x onerror="window.__xss=7"> Markup Titles in Uploaded Listings'
+HOSTILE_ABSTRACT = "We upload a listing whose title carries markup, to check that the library table shows it as text."
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test.sh installs it)")
+
+
+def _serve(bundled_settings: Settings, folder: Path, *flags: str) -> Iterator[str]:
+    index_dir = folder / "index"
+    shutil.copytree(bundled_settings.index_dir, index_dir)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with serving(["ui", "--port", str(port), *flags], url, {"RAG_INDEX_DIR": str(index_dir)}, 120):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def library_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(bundled_settings, tmp_path_factory.mktemp("library"))
+
+
+@pytest.fixture(scope="module")
+def read_only_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(bundled_settings, tmp_path_factory.mktemp("read-only"), "--read-only")
+
+
+@pytest.fixture
+def page(library_url: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, pg = open_chat(p, library_url)
+        yield pg
+        browser.close()
+
+
+def _library(page: Any) -> None:
+    page.get_by_role("tab", name="Library").click()
+    page.wait_for_selector("#library-table", timeout=30_000)
+
+
+def _papers(page: Any) -> int:
+    """The paper count in the stats header, once no update of it is pending."""
+    page.wait_for_function("() => /^\\d+ papers/.test(document.querySelector('#library-stats').innerText.trim())")
+    text = page.locator("#library-stats").inner_text().strip()
+    return int(re.match(r"(\d+) papers", text).group(1))  # type: ignore[union-attr]
+
+
+def _upload(page: Any, *files: Path) -> str:
+    # After an upload the control is emptied: wait for that before choosing the next files.
+    page.wait_for_function("() => document.querySelector('#library-upload').innerText.includes('Drop File Here')")
+    page.locator("#library-upload input[type=file]").set_input_files([str(f) for f in files])
+    page.wait_for_timeout(500)
+    status = page.locator("#library-status")
+    before = status.inner_text()
+    page.locator("#library-add").click()
+    page.wait_for_function(  # a new result, not the previous one under a pending timer
+        "prev => { const t = document.querySelector('#library-status').innerText;"
+        " return t !== prev && /^\\s*(✓|⚠)/.test(t); }",
+        arg=before,
+        timeout=120_000,
+    )
+    return str(status.inner_text())
+
+
+def test_upload_then_ask_cites_the_new_paper(page: Any, tmp_path: Path) -> None:
+    _library(page)
+    before = _papers(page)
+    upload = tmp_path / "capybara.jsonl"
+    lines = [{"title": NEW_TITLE, "abstract": NEW_ABSTRACT}, {"title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT}]
+    upload.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    status = _upload(page, upload)
+    assert "2 new, 0 updated, 0 unchanged" in status, status
+    page.wait_for_function(f"() => document.querySelector('#library-stats').innerText.startsWith('{before + 2} ')")
+    assert f"{before + 2} papers" in page.locator("#header").inner_text()  # the chat header follows
+
+    page.locator("#library-query").locator("textarea, input").first.fill("Markup Titles")
+    page.locator("#library-query").locator("textarea, input").first.press("Enter")
+    page.wait_for_function("() => document.querySelector('#library-table').innerText.includes('Markup Titles')")
+    assert "<img src=x" in page.locator("#library-table").inner_text()  # shown as text, not an image
+    assert page.evaluate("() => window.__xss") is None
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-library.png"), full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Do capybara committees reach consensus faster than gradient descent?")
+    sources = page.locator("#chat").inner_text().split("Sources")[-1]
+    assert NEW_TITLE in sources
+
+
+def test_a_malformed_upload_changes_nothing_and_says_where(page: Any, tmp_path: Path) -> None:
+    _library(page)
+    before = _papers(page)
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text(json.dumps({"title": "Fine Paper About Otters", "abstract": "Otters. " * 10}) + "\n{not json\n")
+    status = _upload(page, bad)
+    assert "Nothing was added" in status and "broken.jsonl:2" in status, status
+    assert "rag-upload-" not in status  # the private folder is not shown
+    assert _papers(page) == before
+    binary = tmp_path / "image.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    status = _upload(page, binary)
+    assert "binary file" in status and _papers(page) == before
+
+
+def test_remove_asks_first_and_the_paper_is_no_longer_retrieved(page: Any) -> None:
+    _library(page)
+    before = _papers(page)
+    page.locator("#library-remove-choice").locator("..").locator("..").page.get_by_text("Remove papers").click()
+    choice = page.locator("#library-remove-choice input")
+    choice.fill("YOLOv4")
+    page.get_by_role("option", name="YOLOv4: Optimal Speed and Accuracy of Object Detection").click()
+    page.locator("#library-remove").click()
+    page.wait_for_selector("#library-confirm", state="visible")
+    assert _papers(page) == before  # nothing happens before the confirmation
+    page.locator("#library-confirm").click()
+    page.wait_for_function("() => document.querySelector('#library-removed').innerText.includes('Removed 1')")
+    page.wait_for_function(f"() => document.querySelector('#library-stats').innerText.startsWith('{before - 1} ')")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Which object detector combines weighted residual connections and Mish activation?")
+    assert "YOLOv4: Optimal Speed" not in page.locator("#chat").inner_text().split("Sources")[-1]
+
+
+def test_two_sessions_keep_their_own_conversations(library_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser_a, page_a = open_chat(p, library_url)
+        browser_b, page_b = open_chat(p, library_url)
+        ask(page_a, "What are emergent abilities of large language models?")
+        ask(page_b, "How can quantized LLMs be fine-tuned without storing gradients?")
+        chat_a, chat_b = page_a.locator("#chat").inner_text(), page_b.locator("#chat").inner_text()
+        assert "emergent abilities" in chat_a and "quantized LLMs" not in chat_a
+        assert "quantized LLMs" in chat_b and "emergent abilities" not in chat_b
+        browser_a.close()
+        browser_b.close()
+
+
+def test_read_only_app_has_no_upload_or_removal_and_no_api_for_them(read_only_url: str) -> None:
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, pg = open_chat(p, read_only_url)
+        _library(pg)
+        assert pg.locator("#library-read-only").is_visible()
+        assert pg.locator("#library-add").count() == 0 and pg.locator("#library-remove").count() == 0
+        browser.close()
+    with urllib.request.urlopen(read_only_url + "gradio_api/info", timeout=30) as resp:  # noqa: S310 (loopback)
+        info = resp.read().decode()
+    assert "run_add" not in info and "run_remove" not in info
