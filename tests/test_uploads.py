@@ -69,7 +69,7 @@ def test_the_size_limit_is_enforced(tmp_path: Path) -> None:
 
 
 def test_binding_beyond_loopback_needs_a_login_or_read_only() -> None:
-    with pytest.raises(ValueError, match="--auth user:password .* or --read-only"):
+    with pytest.raises(ValueError, match=r"--auth user:password .* or --read-only"):
         launch("0.0.0.0", 7860)
     with pytest.raises(ValueError, match="share link"):
         launch("127.0.0.1", 7860, share=True)

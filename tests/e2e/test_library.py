@@ -170,6 +170,6 @@ def test_read_only_app_has_no_upload_or_removal_and_no_api_for_them(read_only_ur
         assert pg.locator("#library-read-only").is_visible()
         assert pg.locator("#library-add").count() == 0 and pg.locator("#library-remove").count() == 0
         browser.close()
-    with urllib.request.urlopen(read_only_url + "gradio_api/info", timeout=30) as resp:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(read_only_url + "gradio_api/info", timeout=30) as resp:
         info = resp.read().decode()
     assert "run_add" not in info and "run_remove" not in info
