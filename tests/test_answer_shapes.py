@@ -226,3 +226,8 @@ def test_a_follow_up_to_an_empty_or_one_sided_conversation_is_answered(
 ) -> None:
     answer = rag.ask("What does it extend?", history=history, settings=bundled_settings)
     assert answer.standalone_question.startswith("What does it extend?")
+
+
+def test_a_setting_mentioned_in_a_keyword_query_is_not_asked_for() -> None:
+    assert asked_detail("neurons shared across GPT-2 models trained from different random seeds") is None
+    assert asked_detail("Which random seeds were used?") == Detail("setting", "random seed")

@@ -118,3 +118,32 @@ def test_every_example_question_gets_a_cited_answer(bundled_settings: Settings) 
     for question in EXAMPLES:
         answer = rag.ask(question, settings=bundled_settings)
         assert not answer.abstained and answer.citations, question
+
+
+def test_export_lists_questions_answers_and_numbered_references_with_source_files() -> None:
+    from ui.export import conversation_markdown
+
+    history = [
+        {"role": "user", "content": "What is a lottery ticket?"},
+        {
+            "role": "assistant",
+            "content": "A subnetwork [1]. (cited: Paper One)",
+            "text": "A subnetwork [1].",
+            "citations": [{"title": "Paper One", "paper_id": "p1", "evidence": "We find subnetworks."}],
+        },
+        {"role": "user", "content": "And\x07 later?"},
+        {"role": "assistant", "content": "The collection does not answer this."},
+    ]
+    md = conversation_markdown(history, {"p1": ("mine.jsonl",)})
+    assert "## 1. What is a lottery ticket?" in md and "A subnetwork [1]." in md
+    assert "1. *Paper One* — “We find subnetworks.” (source file: mine.jsonl)" in md
+    assert "## 2. And later?" in md and "The collection does not answer this." in md and "\x07" not in md
+
+
+def test_stop_marks_only_a_streaming_answer() -> None:
+    from ui.app import STOPPED, mark_stopped
+
+    streaming = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Half an answer ▍"}]
+    assert mark_stopped(streaming)[-1]["content"] == f"Half an answer\n\n{STOPPED}"
+    done = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "A full answer."}]
+    assert mark_stopped(done) == done

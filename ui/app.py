@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 # Offline means offline: no usage analytics or version checks from Gradio (set before it is imported).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -17,6 +17,7 @@ import gradio as gr
 import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
+from ui.export import conversation_markdown, write_export
 from ui.format import escape, format_answer, format_error, format_partial
 from ui.library import CSS as LIBRARY_CSS
 from ui.library import build_library_tab
@@ -31,7 +32,7 @@ EXAMPLES = [  # one per answer shape: list, explanation, comparison, detail, loo
     "Do networks trained from different seeds learn the same neurons?",
 ]
 Chat = list[dict[str, Any]]
-History = list[dict[str, str]]
+History = list[dict[str, Any]]  # role and content; assistant turns also carry the export's text and citations
 
 
 def header(settings: Settings, papers: int) -> str:
@@ -58,7 +59,15 @@ def respond(message: str, chat: Chat, history: History, k: float, settings: Sett
                 chat = chat[:turn_start] + format_answer(item)
                 cited = "; ".join(c.title for c in item.citations)
                 remembered = item.text + (f" (cited: {cited})" if cited else "")
-                history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": remembered}]
+                turn = {  # "text" and "citations" are for the export; rag.ask reads role and content only
+                    "role": "assistant",
+                    "content": remembered,
+                    "text": item.text,
+                    "citations": [
+                        {"title": c.title, "paper_id": c.paper_id, "evidence": c.evidence} for c in item.citations
+                    ],
+                }
+                history = [*history, {"role": "user", "content": message}, turn]
             else:
                 draft += item
                 chat = [*chat[:turn_start], {"role": "assistant", "content": format_partial(draft)}]
@@ -70,6 +79,17 @@ def respond(message: str, chat: Chat, history: History, k: float, settings: Sett
         log.exception("answering %r failed", message[:200])
         chat = [*chat[:turn_start], {"role": "assistant", "content": format_error(FAILED)}]
         yield message, chat, history
+
+
+STOPPED = "*— stopped before the end; this partial answer is unverified.*"
+
+
+def mark_stopped(chat: Chat) -> Chat:
+    """The chat with its last answer, if it was still streaming, marked as stopped."""
+    if chat and chat[-1].get("role") == "assistant" and str(chat[-1].get("content", "")).endswith("▍"):
+        partial = str(chat[-1]["content"]).removesuffix("▍").rstrip()
+        return [*chat[:-1], {"role": "assistant", "content": f"{partial}\n\n{STOPPED}"}]
+    return chat
 
 
 def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.Blocks:
@@ -84,6 +104,7 @@ def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.B
                 _chat(s)
             with gr.Tab("Library", id="library-tab", elem_id="library-tab"):
                 parts = build_library_tab(s, read_only, s.upload_max_mb)
+
         def current_header() -> str:
             return header(s, len(rag.indexed_papers(settings=s)))
 
@@ -115,7 +136,11 @@ def _chat(s: Settings) -> None:
     with gr.Row():
         box = gr.Textbox(placeholder="Ask about the papers…", show_label=False, scale=8, elem_id="question")
         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+        stop = gr.Button("Stop", scale=1, elem_id="stop", variant="stop")
         new = gr.Button("New chat", scale=1, elem_id="new-chat")
+    export = gr.DownloadButton(
+        "Export as Markdown", value=None, interactive=False, size="sm", elem_id="export"
+    )  # fmt: skip
     gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
     with gr.Accordion("Settings", open=False):
         k = gr.Slider(1, 10, value=s.top_k, step=1, label="Sources to retrieve (k)")
@@ -127,9 +152,20 @@ def _chat(s: Settings) -> None:
     def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
         yield from respond(message, chat, hist, k_value, s)
 
+    def export_file(hist: History) -> Any:
+        if not hist:
+            return gr.update(value=None, interactive=False)
+        sources_of = {p.paper_id: p.sources for p in rag.indexed_papers(settings=s)}
+        return gr.update(value=str(write_export(conversation_markdown(hist, sources_of))), interactive=True)
+
+    answering = []
     for trigger in (box.submit, send.click):
-        trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
-    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False)
+        event = trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
+        event.then(export_file, [history], [export])
+        answering.append(event)
+    # Stop ends the stream where it is (a chat model stops generating); the partial answer says so.
+    stop.click(mark_stopped, [chatbot], [chatbot], cancels=cast(Any, answering), queue=False)
+    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(export_file, [history], [export])
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -105,10 +105,12 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
     parts.append(f"*answered by {escape(answer.backend, links=False)} in {sum(answer.timings.values()):.2f} s*")
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": "\n\n".join(parts)}]
     for n, c in enumerate(answer.citations, 1):
+        # The message's copy button copies title and evidence first, then the abstract.
+        head = f"**{escape(c.title, links=False)}** — “{escape(c.evidence)}”"
         messages.append(
             {
                 "role": "assistant",
-                "content": escape(c.abstract or c.evidence),
+                "content": f"{head}\n\n{escape(c.abstract or c.evidence)}",
                 "metadata": {"title": escape(f"[{n}] Full abstract: {c.title}", links=False), "status": "done"},
             }
         )

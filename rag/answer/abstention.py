@@ -82,7 +82,9 @@ def asked_detail(question: str) -> Detail | None:
         return None
     low = question.lower()
     for setting in _SETTINGS:
-        if re.search(r"\b" + re.escape(setting), low):
+        # Asked for ("what learning rate…", "which optimizer…"), not merely mentioned ("models trained from
+        # different random seeds").
+        if re.search(r"\b(what|which|how)\b.*\b" + re.escape(setting), low):
             return Detail("setting", setting)
     if _FORMULA_Q.search(question):
         return Detail("formula", _FORMULA_Q.search(question).group(0))  # type: ignore[union-attr]

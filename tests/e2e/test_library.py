@@ -120,6 +120,11 @@ def test_a_malformed_upload_changes_nothing_and_says_where(page: Any, tmp_path: 
     assert "Nothing was added" in status and "broken.jsonl:2" in status, status
     assert "rag-upload-" not in status  # the private folder is not shown
     assert _papers(page) == before
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text('<img src=x onerror="window.__xss=9">,abstract\nA title,An abstract\n')
+    status = _upload(page, hostile)
+    assert "hostile.csv:1" in status and '<img src=x onerror="window.__xss=9">' in status  # shown as text
+    assert page.evaluate("() => window.__xss") is None
     binary = tmp_path / "image.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     status = _upload(page, binary)
@@ -142,6 +147,17 @@ def test_remove_asks_first_and_the_paper_is_no_longer_retrieved(page: Any) -> No
     page.get_by_role("tab", name="Chat").click()
     ask(page, "Which object detector combines weighted residual connections and Mish activation?")
     assert "YOLOv4: Optimal Speed" not in page.locator("#chat").inner_text().split("Sources")[-1]
+
+
+def test_export_downloads_the_conversation_as_markdown(page: Any) -> None:
+    ask(page, "What are emergent abilities of large language models?")
+    page.wait_for_function("() => !document.querySelector('#export').disabled")
+    with page.expect_download() as download:
+        page.locator("#export").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("# Ask the papers: conversation")
+    assert "## 1. What are emergent abilities of large language models?" in text
+    assert "1. *Emergent Abilities of Large Language Models* — “" in text and "(source file: " in text
 
 
 def test_two_sessions_keep_their_own_conversations(library_url: str) -> None:

@@ -196,16 +196,18 @@ def compose(
         about.sort(key=lambda s: (not _CONTRIBUTION_RE.search(s.sentence), -s.score))
         picked_named = sorted(about[: tuning.max_sentences], key=lambda s: s.index)
         return Draft(" ".join(q for q, _, _ in _quote(picked_named)), False, quotes=_quote(picked_named))
+    best = ranked[0]
     mentioning = _mentioning(question, sources)
-    if mentioning and detail is None and intent in ("explain", "lookup"):
-        # "How does AdaRound work?" is about the paper that names AdaRound, however short the question.
+    weak = best.cosine < tuning.min_cosine or best.score < tuning.min_score
+    if weak and mentioning and detail is None and intent in ("explain", "lookup"):
+        # "How does AdaRound work?" says too little for any sentence to look relevant, but it is about the
+        # paper that names AdaRound.
         about = [s for s in ranked if s.source.number in mentioning]
         floor = about[0].score - 2 * tuning.near_best
         picked_about = [s for s in about if s.source is about[0].source and s.score >= floor][: tuning.max_sentences]
         picked_about.sort(key=lambda s: s.index)
         return Draft(" ".join(q for q, _, _ in _quote(picked_about)), False, quotes=_quote(picked_about))
-    best = ranked[0]
-    if best.cosine < tuning.min_cosine or best.score < tuning.min_score:
+    if weak:
         return Draft(abstention_text(closest, "none of the papers it holds is about this"), True, "not relevant")
     if intent == "list":
         return _list(question, qvec, ranked, tuning, left_out)
