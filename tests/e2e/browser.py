@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -18,6 +20,19 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ANSWERS_JS = "() => (document.querySelector('#chat').innerText.match(/answered by/g) || []).length"
+
+
+@contextlib.contextmanager
+def chat_page(url: str) -> Iterator[Any]:
+    """A page with the app at `url` open, in its own browser (closed afterwards)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = open_chat(p, url)
+        try:
+            yield page
+        finally:
+            browser.close()
 
 
 def open_chat(playwright: Any, url: str) -> tuple[Any, Any]:

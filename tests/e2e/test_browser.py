@@ -12,7 +12,7 @@ import pytest
 
 import rag
 from rag.config import Settings
-from tests.e2e.browser import CHROMIUM, ask, open_chat
+from tests.e2e.browser import CHROMIUM, ask, chat_page
 from tests.helpers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,12 +84,8 @@ def ui_url(
 
 @pytest.fixture
 def page(ui_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, pg = open_chat(p, ui_url)
+    with chat_page(ui_url) as pg:
         yield pg
-        browser.close()
 
 
 def test_question_follow_up_and_screenshot(page: object) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rag.config import Settings
-from tests.e2e.browser import CHROMIUM, ask, open_chat
+from tests.e2e.browser import CHROMIUM, ask, chat_page, open_chat
 from tests.helpers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +49,8 @@ def read_only_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def page(library_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, pg = open_chat(p, library_url)
+    with chat_page(library_url) as pg:
         yield pg
-        browser.close()
 
 
 def _library(page: Any) -> None:
