@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+from filelock import FileLock, Timeout
 
 import rag
 from rag.config import Settings
@@ -83,6 +84,16 @@ def abstract_markdown(settings: Settings, paper_id: str) -> str:
     return f"#### {escape(paper.title, links=False)}\n\n{escape(paper.abstract)}\n\n*Source: {sources}*"
 
 
+def _busy(lock: FileLock) -> bool:
+    """Whether another writer (process or thread) holds the ingest lock right now."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Iterator[str]:
     """Status messages while adding uploaded files: checks, waiting for another ingest, the result."""
     if not paths:
@@ -92,9 +103,10 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
     lock = library_for(settings).index.ingest_lock()
     try:
         with staged(paths, max_mb) as files:
-            if lock.is_locked:
-                yield "⏳ Another ingest is running; this one waits for it to finish…"
-            yield f"Adding {len(files)} file(s)…"
+            if _busy(lock):
+                yield f"⏳ Another ingest is running; this one waits for it, then adds {len(files)} file(s)…"
+            else:
+                yield f"Adding {len(files)} file(s)…"
             try:
                 report = rag.ingest(files, include_bundled=False, settings=settings, progress=True)
             except rag.CorpusError as exc:

@@ -38,8 +38,13 @@ def _serve(bundled_settings: Settings, folder: Path, *flags: str) -> Iterator[st
 
 
 @pytest.fixture(scope="module")
-def library_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(bundled_settings, tmp_path_factory.mktemp("library"))
+def library_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("library")
+
+
+@pytest.fixture(scope="module")
+def library_url(bundled_settings: Settings, library_folder: Path) -> Iterator[str]:
+    yield from _serve(bundled_settings, library_folder)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +130,24 @@ def test_a_malformed_upload_changes_nothing_and_says_where(page: Any, tmp_path: 
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     status = _upload(page, binary)
     assert "binary file" in status and _papers(page) == before
+
+
+def test_an_upload_during_another_ingest_waits_and_says_so(page: Any, library_folder: Path, tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    _library(page)
+    upload = tmp_path / "otters.jsonl"
+    upload.write_text(json.dumps({"title": "Sea Otters Hold Hands While Sleeping", "abstract": "Otters. " * 12}) + "\n")
+    other_writer = FileLock(str(library_folder / "index" / ".ingest.lock"))
+    with other_writer:  # another process is ingesting
+        page.wait_for_function("() => document.querySelector('#library-upload').innerText.includes('Drop File Here')")
+        page.locator("#library-upload input[type=file]").set_input_files([str(upload)])
+        page.wait_for_timeout(500)
+        page.locator("#library-add").click()
+        page.wait_for_function("() => document.querySelector('#library-status').innerText.includes('waits')")
+        page.wait_for_timeout(1000)
+        assert "new" not in page.locator("#library-status").inner_text()  # still waiting
+    page.wait_for_function("() => document.querySelector('#library-status').innerText.includes('1 new')")
 
 
 def test_remove_asks_first_and_the_paper_is_no_longer_retrieved(page: Any) -> None:
