@@ -147,3 +147,10 @@ def test_stop_marks_only_a_streaming_answer() -> None:
     assert mark_stopped(streaming)[-1]["content"] == f"Half an answer\n\n{STOPPED}"
     done = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "A full answer."}]
     assert mark_stopped(done) == done
+
+
+def test_stop_reads_messages_in_either_shape_gradio_returns() -> None:
+    from ui.app import STOPPED, mark_stopped
+
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "Half ▍"}]}]
+    assert mark_stopped(parts)[-1]["content"] == f"Half\n\n{STOPPED}"

@@ -18,7 +18,7 @@ import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
 from ui.export import conversation_markdown, write_export
-from ui.format import escape, format_answer, format_error, format_partial
+from ui.format import code_span, escape, format_answer, format_error, format_partial
 from ui.library import CSS as LIBRARY_CSS
 from ui.library import build_library_tab
 
@@ -37,8 +37,8 @@ History = list[dict[str, Any]]  # role and content; assistant turns also carry t
 
 def header(settings: Settings, papers: int) -> str:
     return (
-        f"### Ask the papers\n{papers} papers · index: `{settings.index_location()}` · "
-        f"answers by **{backend_name(settings)}** · every citation is checked against the retrieved abstracts"
+        f"### Ask the papers\n{papers} papers · index: {code_span(settings.index_location())} · "
+        f"answers by {code_span(backend_name(settings))} · every citation is checked against the retrieved abstracts"
     )
 
 
@@ -84,10 +84,18 @@ def respond(message: str, chat: Chat, history: History, k: float, settings: Sett
 STOPPED = "*— stopped before the end; this partial answer is unverified.*"
 
 
+def _text(content: Any) -> str:
+    """A message's text, whether Gradio hands it back as a string or as a list of typed parts."""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
 def mark_stopped(chat: Chat) -> Chat:
     """The chat with its last answer, if it was still streaming, marked as stopped."""
-    if chat and chat[-1].get("role") == "assistant" and str(chat[-1].get("content", "")).endswith("▍"):
-        partial = str(chat[-1]["content"]).removesuffix("▍").rstrip()
+    last = _text(chat[-1].get("content")) if chat else ""
+    if chat and chat[-1].get("role") == "assistant" and last.rstrip().endswith("▍"):
+        partial = last.rstrip().removesuffix("▍").rstrip()
         return [*chat[:-1], {"role": "assistant", "content": f"{partial}\n\n{STOPPED}"}]
     return chat
 

@@ -77,6 +77,11 @@ def _list_body(answer: Answer) -> str | None:
     return f"**{count}:**\n\n" + "\n".join(items)
 
 
+def code_span(text: str) -> str:
+    """Text in a Markdown code span: shown literally (no Markdown, HTML or autolinks), so only backticks go."""
+    return "`" + strip_control(text).replace("`", "'") + "`"
+
+
 def format_answer(answer: Answer) -> list[dict[str, Any]]:
     """The assistant's messages: the answer with its sources panel, then one collapsible full abstract per citation."""
     parts = [_list_body(answer) or escape(answer.text)]

@@ -19,9 +19,8 @@ from filelock import FileLock, Timeout
 import rag
 from rag.config import Settings
 from rag.library import library_for
-from rag.text import strip_control
 from rag.types import Paper
-from ui.format import escape, format_error
+from ui.format import code_span, escape, format_error
 from ui.uploads import UploadError, relative_message, staged
 
 log = logging.getLogger(__name__)
@@ -38,17 +37,12 @@ CSS = """
 _SEARCH_HITS = 20
 
 
-def _code(text: str) -> str:
-    """A code span: Markdown shows its content literally (HTML too), so only backticks need removing."""
-    return "`" + strip_control(text).replace("`", "'") + "`"
-
-
 def stats_markdown(settings: Settings) -> str:
     st = rag.collection_stats(settings)
     when = dt.datetime.fromtimestamp(st.updated_at).strftime("%Y-%m-%d %H:%M") if st.updated_at else "–"
     return (
         f"**{st.papers} papers** · {st.chunks} chunks · {st.source_files} source files · "
-        f"embedding model {_code(st.embedding_model)} · index {_code(st.location)} · last change {when}"
+        f"embedding model {code_span(st.embedding_model)} · index {code_span(st.location)} · last change {when}"
     )
 
 
