@@ -106,7 +106,7 @@ def _cmd_local_model(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from ui.app import launch
 
-    launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only)
+    launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only, auth_file=args.auth_file)
     return 0
 
 
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also create a public Gradio share link")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="ask for this login (default: RAG_UI_AUTH)")
+    p.add_argument("--auth-file", type=Path, metavar="FILE", help="logins, one user:password per line")
     p.add_argument("--read-only", action="store_true", help="no upload or removal of papers")
     p.set_defaults(handler=_cmd_ui)
     # `rag eval ...` is handed whole to eval.run (see main); listed here for --help.

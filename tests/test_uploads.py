@@ -76,3 +76,17 @@ def test_binding_beyond_loopback_needs_a_login_or_read_only() -> None:
     assert parse_auth("ada:secret") == ("ada", "secret")
     with pytest.raises(ValueError, match="user:password"):
         parse_auth("ada")
+
+
+def test_auth_file_lists_logins_and_says_which_line_is_wrong(tmp_path: Path) -> None:
+    from ui.app import read_auth_file
+
+    good = tmp_path / "logins"
+    good.write_text("# team\nada:secret\n\ngrace:hopper\n")
+    assert read_auth_file(good) == [("ada", "secret"), ("grace", "hopper")]
+    bad = tmp_path / "bad"
+    bad.write_text("ada:secret\njust-a-name\n")
+    with pytest.raises(ValueError, match="bad:2: each line must be user:password"):
+        read_auth_file(bad)
+    with pytest.raises(ValueError, match="cannot read the auth file"):
+        read_auth_file(tmp_path / "missing")

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 # Offline means offline: no usage analytics or version checks from Gradio (set before it is imported).
@@ -189,6 +190,24 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def read_auth_file(path: Path) -> list[tuple[str, str]]:
+    """The logins of an auth file: one user:password per line (blank lines and # comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read the auth file {path}: {exc.strerror or exc}") from None
+    logins = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            try:
+                logins.append(parse_auth(line.strip()))
+            except ValueError:
+                raise ValueError(f"{path}:{number}: each line must be user:password") from None
+    if not logins:
+        raise ValueError(f"the auth file {path} holds no user:password line")
+    return [login for login in logins if login is not None]
+
+
 def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -196,14 +215,16 @@ def launch(
     settings: Settings | None = None,
     auth: str | None = None,
     read_only: bool = False,
+    auth_file: Path | None = None,
 ) -> None:
-    """Serve the app. Beyond loopback it needs a login (`auth` or RAG_UI_AUTH) or `read_only`."""
+    """Serve the app. Beyond loopback it needs a login (`auth`, RAG_UI_AUTH or `auth_file`) or `read_only`."""
     s = settings or get_settings()
-    login = parse_auth(auth or (s.ui_auth.get_secret_value() if s.ui_auth else None))
-    if (host not in LOOPBACK or share) and login is None and not read_only:
+    one = parse_auth(auth or (s.ui_auth.get_secret_value() if s.ui_auth else None))
+    logins = read_auth_file(auth_file) if auth_file else ([one] if one else [])
+    if (host not in LOOPBACK or share) and not logins and not read_only:
         raise ValueError(
             f"binding to {host}{' with a share link' if share else ''} lets others add and remove papers: "
-            "add --auth user:password (or set RAG_UI_AUTH), or --read-only"
+            "add --auth user:password (or set RAG_UI_AUTH, or --auth-file FILE), or --read-only"
         )
     if not rag.index_exists(s):
         print(f"building the index of the bundled papers at {s.index_location()} (first run only)…", flush=True)
@@ -216,7 +237,7 @@ def launch(
         share=share,
         show_error=False,
         inbrowser=False,
-        auth=login,
+        auth=logins or None,
         max_file_size=f"{s.upload_max_mb}mb",
         css=LIBRARY_CSS,
     )
@@ -228,10 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")
     parser.add_argument("--auth", metavar="USER:PASSWORD")
+    parser.add_argument("--auth-file", type=Path, metavar="FILE")
     parser.add_argument("--read-only", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="rag-ui: %(message)s")
-    launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only)
+    launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only, auth_file=args.auth_file)
     return 0
 
 

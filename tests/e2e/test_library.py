@@ -194,6 +194,40 @@ def test_two_sessions_keep_their_own_conversations(library_url: str) -> None:
         browser_b.close()
 
 
+def test_selecting_a_row_shows_the_abstract(page: Any) -> None:
+    _library(page)
+    query = page.locator("#library-query").locator("textarea, input").first
+    query.fill("Generative Adversarial")
+    query.press("Enter")
+    first_cell = "#library-table [data-testid='cell-0-0']"
+    page.wait_for_function(
+        f"() => (document.querySelector(\"{first_cell}\") || {{}}).innerText === 'Generative Adversarial Networks'"
+    )
+    page.locator(first_cell).click()
+    page.wait_for_function(
+        "() => document.querySelector('#library-abstract').innerText.includes('adversarial process')"
+    )
+    assert page.locator("#library-abstract").inner_text().startswith("Generative Adversarial Networks")
+
+
+def test_an_app_bound_beyond_loopback_asks_for_the_login(bundled_settings: Settings, tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    logins = tmp_path / "logins"
+    logins.write_text("ada:lovelace\n")
+    port = free_port()
+    env = {"RAG_INDEX_DIR": str(bundled_settings.index_dir)}
+    args = ["ui", "--host", "0.0.0.0", "--port", str(port), "--auth-file", str(logins)]
+    with serving(args, f"http://127.0.0.1:{port}/", env, 120):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30)
+        assert refused.value.code == 401
+        data = b"username=ada&password=lovelace"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", data=data, timeout=30) as resp:
+            assert resp.status == 200
+
+
 def test_read_only_app_has_no_upload_or_removal_and_no_api_for_them(read_only_url: str) -> None:
     import urllib.request
 
