@@ -77,6 +77,11 @@ def _list_body(answer: Answer) -> str | None:
     return f"**{count}:**\n\n" + "\n".join(items)
 
 
+def copyable(text: str) -> str:
+    """A fenced block (shown literally, with the chat's copy button) holding `text` on one line."""
+    return "```text\n" + " ".join(strip_control(text).replace("`", "'").split()) + "\n```"
+
+
 def code_span(text: str) -> str:
     """Text in a Markdown code span: shown literally (no Markdown, HTML or autolinks), so only backticks go."""
     return "`" + strip_control(text).replace("`", "'") + "`"
@@ -110,12 +115,10 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
     parts.append(f"*answered by {escape(answer.backend, links=False)} in {sum(answer.timings.values()):.2f} s*")
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": "\n\n".join(parts)}]
     for n, c in enumerate(answer.citations, 1):
-        # The message's copy button copies title and evidence first, then the abstract.
-        head = f"**{escape(c.title, links=False)}** — “{escape(c.evidence)}”"
         messages.append(
             {
                 "role": "assistant",
-                "content": f"{head}\n\n{escape(c.abstract or c.evidence)}",
+                "content": f"{copyable(f'{c.title} — “{c.evidence}”')}\n\n{escape(c.abstract or c.evidence)}",
                 "metadata": {"title": escape(f"[{n}] Full abstract: {c.title}", links=False), "status": "done"},
             }
         )

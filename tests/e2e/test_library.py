@@ -179,6 +179,15 @@ def test_export_downloads_the_conversation_as_markdown(page: Any) -> None:
     assert "1. *Emergent Abilities of Large Language Models* — “" in text and "(source file: " in text
 
 
+def test_each_cited_paper_has_a_copy_button_for_its_title_and_evidence(page: Any, library_url: str) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=library_url.rstrip("/"))
+    ask(page, "What are emergent abilities of large language models?")
+    page.get_by_text("[1] Full abstract").first.click()
+    page.locator("#chat button.copy_code_button").first.click()  # the citation's block
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.startswith("Emergent Abilities of Large Language Models — “") and "emergent" in copied[50:]
+
+
 def test_two_sessions_keep_their_own_conversations(library_url: str) -> None:
     from playwright.sync_api import sync_playwright
 
