@@ -52,8 +52,8 @@ def _row(paper: Paper) -> list[Any]:
         paper.title,
         ", ".join(paper.sources),
         str(meta.get("date", "")),
-        meta.get("upvotes", ""),
-        meta.get("authors_count", ""),
+        meta.get("upvotes"),  # None, not "": a number column sorts only numbers
+        meta.get("authors_count"),
     ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import rag
 from rag.config import Settings
 from tests.e2e.browser import CHROMIUM, ask, chat_page, open_chat
 from tests.helpers import free_port, serving
@@ -217,6 +218,32 @@ def test_selecting_a_row_shows_the_abstract(page: Any) -> None:
         "() => document.querySelector('#library-abstract').innerText.includes('adversarial process')"
     )
     assert page.locator("#library-abstract").inner_text().startswith("Generative Adversarial Networks")
+
+
+def test_the_table_sorts_by_a_column(page: Any, bundled_settings: Settings) -> None:
+    most = max(int(str(p.metadata["upvotes"])) for p in rag.indexed_papers(bundled_settings) if "upvotes" in p.metadata)
+    _library(page)
+    header = page.locator("#library-table thead th", has_text="Upvotes").first
+    header.hover()
+    header.get_by_role("button", name="Open cell menu").click()
+    page.get_by_text("Sort descending").first.click()
+    first_row = page.locator("#library-table .virtual-row").first
+    page.wait_for_function(
+        "n => (document.querySelector('#library-table .virtual-row') || {innerText: ''}).innerText.includes(n)",
+        arg=str(most),
+    )
+    assert first_row.inner_text().split("\n")[3] == str(most)
+
+    # On a phone: title and source file stay, the rest of the tab below them still reachable.
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.wait_for_timeout(500)
+    assert page.locator("#library-table thead th", has_text="Title").first.is_visible()
+    assert not page.locator("#library-table thead th", has_text="Upvotes").first.is_visible()
+    page.locator("#library-add").scroll_into_view_if_needed()
+    assert page.locator("#library-add").is_visible()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-library-390px.png"), full_page=True)
 
 
 def test_an_app_bound_beyond_loopback_asks_for_the_login(bundled_settings: Settings, tmp_path: Path) -> None:
