@@ -56,9 +56,9 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
     return library_for(overrides.get("settings")).ask_stream(question, history, **overrides)
 
 
-def indexed_papers(settings: Settings | None = None) -> list[Paper]:
-    """The papers the index holds, in title order."""
-    return library_for(settings).papers()
+def indexed_papers(settings: Settings | None = None, ids: Sequence[str] | None = None) -> list[Paper]:
+    """The papers the index holds (only those of `ids` when given), in title order."""
+    return library_for(settings).papers(ids)
 
 
 def remove_papers(paper_ids: Sequence[str], settings: Settings | None = None) -> int:

@@ -101,8 +101,9 @@ class Library:
         assert not isinstance(final, str)
         return final
 
-    def papers(self) -> list[Paper]:
-        return self.index.papers()
+    def papers(self, ids: Sequence[str] | None = None) -> list[Paper]:
+        """The papers the index holds (only those of `ids` when given), in title order."""
+        return self.index.papers(ids)
 
     def remove(self, paper_ids: Sequence[str]) -> int:
         """Remove these papers from the index (Chroma and BM25 together); how many it held.

@@ -27,6 +27,7 @@ def test_removed_papers_leave_chroma_and_bm25_together(fresh_settings: Settings,
     assert (before.papers, before.source_files) == (2, 1) and before.chunks >= 2
     assert before.updated_at is not None and abs(before.updated_at - time.time()) < 600
     quokka = next(p for p in rag.indexed_papers(fresh_settings) if p.title.startswith("Quokka"))
+    assert rag.indexed_papers(fresh_settings, ids=[quokka.paper_id, "no-such-paper"]) == [quokka]
 
     assert rag.remove_papers([quokka.paper_id, "no-such-paper"], settings=fresh_settings) == 1
     after = rag.collection_stats(fresh_settings)

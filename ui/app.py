@@ -164,7 +164,8 @@ def _chat(s: Settings) -> None:
     def export_file(hist: History) -> Any:
         if not hist:
             return gr.update(value=None, interactive=False)
-        sources_of = {p.paper_id: p.sources for p in rag.indexed_papers(settings=s)}
+        cited = {str(c["paper_id"]) for turn in hist for c in turn.get("citations") or []}
+        sources_of = {p.paper_id: p.sources for p in rag.indexed_papers(settings=s, ids=sorted(cited))} if cited else {}
         return gr.update(value=str(write_export(conversation_markdown(hist, sources_of))), interactive=True)
 
     answering = []

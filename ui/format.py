@@ -77,14 +77,19 @@ def _list_body(answer: Answer) -> str | None:
     return f"**{count}:**\n\n" + "\n".join(items)
 
 
+def _literal(text: str) -> str:
+    """Text for code spans and fences, where Markdown shows everything literally: only backticks must go."""
+    return strip_control(text).replace("`", "'")
+
+
 def copyable(text: str) -> str:
     """A fenced block (shown literally, with the chat's copy button) holding `text` on one line."""
-    return "```text\n" + " ".join(strip_control(text).replace("`", "'").split()) + "\n```"
+    return "```text\n" + " ".join(_literal(text).split()) + "\n```"
 
 
 def code_span(text: str) -> str:
-    """Text in a Markdown code span: shown literally (no Markdown, HTML or autolinks), so only backticks go."""
-    return "`" + strip_control(text).replace("`", "'") + "`"
+    """Text in a Markdown code span: shown literally (no Markdown, HTML or autolinks)."""
+    return "`" + _literal(text) + "`"
 
 
 def format_answer(answer: Answer) -> list[dict[str, Any]]:

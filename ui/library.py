@@ -57,9 +57,13 @@ def _row(paper: Paper) -> list[Any]:
     ]
 
 
-def table(settings: Settings, query: str = "", full_text: bool = False) -> tuple[list[list[Any]], list[str]]:
-    """(rows, paper ids in row order) of the papers matching `query` (all of them when it is empty)."""
-    papers = rag.indexed_papers(settings)
+def table(
+    settings: Settings, query: str = "", full_text: bool = False, papers: list[Paper] | None = None
+) -> tuple[list[list[Any]], list[str]]:
+    """(rows, paper ids in row order) of the papers matching `query` (all of them when it is empty).
+
+    `papers`: the collection's papers when the caller has just read them."""
+    papers = rag.indexed_papers(settings) if papers is None else papers
     query = query.strip()
     if query and full_text:
         by_id = {p.paper_id: p for p in papers}
@@ -71,7 +75,7 @@ def table(settings: Settings, query: str = "", full_text: bool = False) -> tuple
 
 
 def abstract_markdown(settings: Settings, paper_id: str) -> str:
-    paper = next((p for p in rag.indexed_papers(settings) if p.paper_id == paper_id), None)
+    paper = next(iter(rag.indexed_papers(settings, ids=[paper_id])), None)
     if paper is None:
         return "*This paper is no longer in the collection.*"
     sources = escape(", ".join(paper.sources), links=False)
@@ -107,10 +111,7 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
                 folder = files[0].parent
                 yield format_error(f"Nothing was added: {relative_message(str(exc), folder)}")
                 return
-    except UploadError as exc:
-        yield format_error(f"Nothing was added: {exc}")
-        return
-    except rag.RagIndexError as exc:
+    except (UploadError, rag.RagIndexError) as exc:
         yield format_error(f"Nothing was added: {exc}")
         return
     unchanged = report.papers - report.new_papers - report.updated_papers
@@ -118,6 +119,11 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
         f"✓ {report.new_papers} new, {report.updated_papers} updated, {unchanged} unchanged "
         f"({report.papers} papers in {report.seconds:.1f} s)"
     )
+
+
+def _choices(papers: list[Paper]) -> Any:
+    """The remove picker's options: every paper, by title."""
+    return gr.update(choices=[(p.title, p.paper_id) for p in papers], value=[])
 
 
 def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[str, Any]:
@@ -184,7 +190,7 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         status = gr.Markdown(elem_id="library-status")
     with gr.Accordion("Remove papers", open=False):
         choose = gr.Dropdown(
-            choices=[(r[0], pid) for r, pid in zip(rows, paper_ids, strict=True)],
+            choices=[(r[0], pid) for r, pid in zip(rows, paper_ids, strict=True)],  # rows: every paper here
             multiselect=True,
             label="Papers to remove (a removed bundled paper comes back with `rag ingest`)",
             elem_id="library-remove-choice",
@@ -197,10 +203,9 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         removed = gr.Markdown(elem_id="library-removed")
 
     def after_write(q: str, fulltext: bool) -> tuple[str, Any, list[str], Any]:
-        rows, pids = table(settings, q, fulltext)
-        all_rows, all_ids = table(settings)
-        choices = [(r[0], pid) for r, pid in zip(all_rows, all_ids, strict=True)]
-        return stats_markdown(settings), gr.update(value=rows), pids, gr.update(choices=choices, value=[])
+        papers = rag.indexed_papers(settings)
+        rows, pids = table(settings, q, fulltext, papers)
+        return stats_markdown(settings), gr.update(value=rows), pids, _choices(papers)
 
     def run_add(
         paths: list[str] | None,
@@ -226,11 +231,7 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             return gr.update(visible=False), format_error(str(exc))
         return gr.update(visible=False), f"✓ Removed {n} paper(s)."
 
-    def load_choices() -> Any:
-        all_rows, all_ids = table(settings)
-        return gr.update(choices=[(r[0], pid) for r, pid in zip(all_rows, all_ids, strict=True)], value=[])
-
-    parts["load_choices"] = (load_choices, [choose])
+    parts["load_choices"] = (lambda: _choices(rag.indexed_papers(settings)), [choose])
     done = confirm.click(run_remove, [choose], [confirm_row, removed])
     done.then(after_write, [query, full_text], [stats, grid, ids, choose])
     parts.update(add=added, removed=done)

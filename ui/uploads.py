@@ -36,7 +36,8 @@ def check_content(path: Path, name: str) -> None:
     suffix = Path(name).suffix.lower()
     if suffix not in ALLOWED:
         raise UploadError(f"{name}: only {', '.join(ALLOWED)} files can be added (JSONL, CSV or a listing page)")
-    head = path.read_bytes()[:_SNIFF_BYTES]
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
     if b"\x00" in head:
         raise UploadError(f"{name}: this is a binary file, not {suffix} text")
     try:

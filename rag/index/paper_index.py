@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,11 +233,19 @@ class PaperIndex:
 
     # --- reading --------------------------------------------------------------------
 
-    def papers(self) -> list[Paper]:
-        """The papers the index holds, in title order (empty when there is no index)."""
+    def papers(self, ids: Sequence[str] | None = None) -> list[Paper]:
+        """The papers the index holds (only those of `ids` when given), in title order; empty without an index."""
         with self.errors():
             opened = self.open() if self.exists() else None
             if opened is None:
                 return []
-            found = [paper_from_record(pid, doc, meta) for pid, doc, meta in store.iter_records(opened.papers)]
+            if ids is None:
+                records = list(store.iter_records(opened.papers))
+            else:
+                got = opened.papers.get(ids=list(ids), include=["documents", "metadatas"])
+                metas = got["metadatas"] or [{}] * len(got["ids"])
+                records = [(pid, doc or "", dict(meta or {})) for pid, doc, meta in zip(
+                    got["ids"], got["documents"] or [""] * len(got["ids"]), metas, strict=True
+                )]  # fmt: skip
+            found = [paper_from_record(pid, doc, meta) for pid, doc, meta in records]
         return sorted(found, key=lambda p: p.title.casefold())

@@ -197,9 +197,8 @@ def compose(
         picked_named = sorted(about[: tuning.max_sentences], key=lambda s: s.index)
         return Draft(" ".join(q for q, _, _ in _quote(picked_named)), False, quotes=_quote(picked_named))
     best = ranked[0]
-    mentioning = _mentioning(question, sources)
     weak = best.cosine < tuning.min_cosine or best.score < tuning.min_score
-    if weak and mentioning and detail is None and intent in ("explain", "lookup"):
+    if weak and detail is None and intent in ("explain", "lookup") and (mentioning := _mentioning(question, sources)):
         # "How does AdaRound work?" says too little for any sentence to look relevant, but it is about the
         # paper that names AdaRound.
         about = [s for s in ranked if s.source.number in mentioning]
