@@ -13,7 +13,14 @@ from typing import Any
 
 from rag.answer.answerers import BackendError
 from rag.config import Settings, get_settings
-from rag.index.errors import IndexMissing, IndexModelMismatch, IndexUnavailable, IndexWriteError, RagIndexError
+from rag.index.errors import (
+    EmbeddingServerError,
+    IndexMissing,
+    IndexModelMismatch,
+    IndexUnavailable,
+    IndexWriteError,
+    RagIndexError,
+)
 from rag.ingest.corpus import load_corpus
 from rag.ingest.formats import CorpusError
 from rag.ingest.pipeline import IngestReport
@@ -56,9 +63,15 @@ def ask_stream(question: str, history: list[dict[str, str]] | None = None, **ove
     return library_for(overrides.get("settings")).ask_stream(question, history, **overrides)
 
 
-def indexed_papers(settings: Settings | None = None, ids: Sequence[str] | None = None) -> list[Paper]:
-    """The papers the index holds (only those of `ids` when given), in title order."""
-    return library_for(settings).papers(ids)
+def indexed_papers(
+    settings: Settings | None = None, ids: Sequence[str] | None = None, *, offset: int = 0, limit: int | None = None
+) -> list[Paper]:
+    """The papers the index holds (only those of `ids` when given), in title order.
+
+    With `limit`, one page in stored order, read without loading the rest (for large collections);
+    `Library.iter_papers` walks them all page by page.
+    """
+    return library_for(settings).papers(ids, offset=offset, limit=limit)
 
 
 def remove_papers(paper_ids: Sequence[str], settings: Settings | None = None) -> int:
@@ -82,6 +95,7 @@ __all__ = [
     "Citation",
     "CollectionStats",
     "CorpusError",
+    "EmbeddingServerError",
     "Hit",
     "IndexMissing",
     "IndexModelMismatch",

@@ -35,6 +35,7 @@ class Library:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or get_settings()
         self.index = PaperIndex(self.settings, embedder)
+        self._sources: tuple[str | None, int] | None = None  # (digest, number of source files)
         self._build_lock = threading.Lock()
 
     def ingest(
@@ -101,9 +102,22 @@ class Library:
         assert not isinstance(final, str)
         return final
 
-    def papers(self, ids: Sequence[str] | None = None) -> list[Paper]:
-        """The papers the index holds (only those of `ids` when given), in title order."""
+    def papers(self, ids: Sequence[str] | None = None, offset: int = 0, limit: int | None = None) -> list[Paper]:
+        """The papers the index holds, in title order; only those of `ids` when given.
+
+        With `limit`, one page (`offset`, `limit`) in stored order: for collections too large to read whole.
+        """
+        if limit is not None:
+            return self.index.page(offset, limit)
         return self.index.papers(ids)
+
+    def iter_papers(self) -> Iterator[Paper]:
+        """Every paper, page by page (bounded memory)."""
+        return self.index.iter_papers()
+
+    def count(self) -> int:
+        """How many papers the index holds."""
+        return self.index.count()
 
     def remove(self, paper_ids: Sequence[str]) -> int:
         """Remove these papers from the index (Chroma and BM25 together); how many it held.
@@ -115,14 +129,21 @@ class Library:
         return remove(self.index, paper_ids)
 
     def stats(self) -> CollectionStats:
-        """What the index holds: papers, chunks, source files, embedding model, location, last change."""
-        papers = self.index.papers()
-        opened = self.index.open() if papers else None
+        """What the index holds: papers, chunks, source files, embedding model, location, last change.
+
+        Counting source files reads every paper's record (in pages); the result is kept until the index changes.
+        """
+        opened = self.index.current() if self.index.exists() else None
+        digest = store.digest_of(opened.chunks) if opened else None
+        cached = self._sources
+        if cached is None or cached[0] != digest or digest is None:
+            sources = {src for p in self.index.iter_papers() for src in p.sources}
+            cached = self._sources = (digest, len(sources))
         return CollectionStats(
-            papers=len(papers),
+            papers=self.index.count(),
             chunks=opened.chunks.count() if opened else 0,
-            source_files=len({src for p in papers for src in p.sources}),
-            embedding_model=self.settings.embedding_model,
+            source_files=cached[1],
+            embedding_model=(store.recorded_model(opened.chunks) if opened else None) or self.settings.embedding_model,
             location=self.index.location,
             updated_at=store.updated_at(opened.chunks) if opened else None,
         )
@@ -140,7 +161,16 @@ _DEFAULTS_LOCK = threading.Lock()
 
 def _keys(s: Settings) -> tuple[tuple[object, ...], tuple[object, ...]]:
     """(which index, which embedding model): libraries with the same model share it."""
-    model = (s.embedding_model, s.embedding_batch_size, s.embedding_threads, s.openai_base_url)
+    model = (
+        s.embedding_model,
+        s.embedding_batch_size,
+        s.embedding_threads,
+        s.openai_base_url,
+        s.embedding_base_url,
+        s.embedding_api_key,
+        s.embedding_concurrency,
+        s.embedding_request_batch,
+    )
     return (str(s.index_dir), s.chroma_host, s.chroma_port, s.collection, *model), model
 
 

@@ -23,6 +23,8 @@ EMBEDDERS: dict[str, str] = {
     "all-MiniLM-L6-v2-onnx-int8": "rag.index.minilm:minilm_from_settings",
     "text-embedding-*": "rag.index.openai_embedder:openai_from_settings",
 }
+# RAG_EMBEDDING_BASE_URL set: an OpenAI-compatible embedding server embeds, whatever RAG_EMBEDDING_MODEL names.
+EMBEDDING_SERVER = "rag.index.server_embedder:server_from_settings"
 
 
 def load(spec: str) -> Any:

@@ -11,7 +11,15 @@ import pytest
 # Nothing in the suite may reach the network: make the libraries that could try say so loudly.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RAG_CHROMA_HOST", "RAG_CHROMA_PORT", "RAG_LLM"):
+for var in (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "RAG_CHROMA_HOST",
+    "RAG_CHROMA_PORT",
+    "RAG_LLM",
+    "RAG_EMBEDDING_BASE_URL",
+    "RAG_EMBEDDING_API_KEY",
+):
     os.environ.pop(var, None)
 
 import rag  # noqa: E402

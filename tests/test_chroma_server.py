@@ -81,8 +81,9 @@ def test_chat_says_the_server_is_down_and_recovers_when_it_is_back(tmp_path: Pat
     try:
         rag.ingest([f], settings=settings, progress=False)
 
-        def chat_reply() -> str:
-            return str(list(respond("What is a universal lottery ticket?", [], [], 3, settings))[-1][1][-1]["content"])
+        def chat_reply() -> str:  # the answer, its sources, and a collapsible abstract per citation
+            chat = list(respond("What is a universal lottery ticket?", [], [], 3, settings))[-1][1]
+            return "\n".join(str(m["content"]) for m in chat if m["role"] == "assistant")
 
         assert "answered by" in chat_reply()
         stop(proc)

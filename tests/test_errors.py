@@ -89,12 +89,15 @@ def test_inconsistent_bm25_files_are_rebuilt_by_search_and_ingest(fresh_settings
     f = tmp_path / "p.jsonl"
     f.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers))
     rag.ingest([f], settings=fresh_settings, progress=False)
-    meta_file = PaperIndex(fresh_settings).bm25_folder / "chunks.json"
+    folder = PaperIndex(fresh_settings).bm25_folder
+
+    def ids_file() -> Path:
+        (segment,) = json.loads((folder / "manifest.json").read_text())["segments"]
+        return folder / segment / "chunk_ids.json"
 
     def cut_ids() -> None:
-        meta = json.loads(meta_file.read_text())
-        meta["chunk_ids"] = meta["chunk_ids"][:2]  # parses, same digest, but rows point past the ids
-        meta_file.write_text(json.dumps(meta))
+        path = ids_file()
+        path.write_text(json.dumps(json.loads(path.read_text())[:2]))  # parses, same digest, rows point past the ids
 
     cut_ids()
     hits = search(PaperIndex(fresh_settings), papers[5].title, k=3, retriever="bm25")  # a process starting afresh
@@ -102,8 +105,8 @@ def test_inconsistent_bm25_files_are_rebuilt_by_search_and_ingest(fresh_settings
     cut_ids()
     out = run_rag("ingest", "-q", str(f), env={"RAG_INDEX_DIR": str(fresh_settings.index_dir)})
     assert out.returncode == 0, out.stderr
-    model = PaperIndex(fresh_settings).bm25().model
-    assert model is not None and len(json.loads(meta_file.read_text())["chunk_ids"]) == model.scores["num_docs"]
+    (segment,) = PaperIndex(fresh_settings).bm25().segments
+    assert len(json.loads(ids_file().read_text())) == segment.model.scores["num_docs"] == len(segment.chunk_ids) > 2
 
 
 @needs_mount

@@ -110,7 +110,8 @@ def test_other_embedding_model_is_a_clear_error(fresh_settings: Settings, tmp_pa
 def test_bm25_is_repaired_when_out_of_sync(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
     rag.ingest([write_jsonl(tmp_path / "p.jsonl", six_papers)], settings=fresh_settings, progress=False)
     folder = PaperIndex(fresh_settings).bm25_folder
-    (folder / "chunks.json").write_text(json.dumps({"digest": "stale", "chunk_ids": []}))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "digest": "stale"}))
     lex = PaperIndex(fresh_settings).bm25()
     assert lex.digest == ids_digest(index_ids(fresh_settings))
     assert len(lex.chunk_ids) == len(index_ids(fresh_settings))

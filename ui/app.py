@@ -18,6 +18,7 @@ import gradio as gr
 import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
+from rag.library import library_for
 from ui.export import conversation_markdown, write_export
 from ui.format import code_span, escape, format_answer, format_error, format_partial
 from ui.library import CSS as LIBRARY_CSS
@@ -104,7 +105,7 @@ def mark_stopped(chat: Chat) -> Chat:
 def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.Blocks:
     """The chat tab and the Library tab; `read_only` leaves out upload and removal (and their API)."""
     s = settings or get_settings()
-    papers = len(rag.indexed_papers(settings=s))
+    papers = library_for(s).count()
     demo: gr.Blocks
     with gr.Blocks(title="Ask the papers", analytics_enabled=False) as demo:
         head = gr.Markdown(header(s, papers), elem_id="header")
@@ -115,7 +116,7 @@ def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.B
                 parts = build_library_tab(s, read_only, s.upload_max_mb)
 
         def current_header() -> str:
-            return header(s, len(rag.indexed_papers(settings=s)))
+            return header(s, library_for(s).count())
 
         for event in ("add", "removed"):
             if event in parts:

@@ -9,6 +9,7 @@ chat answered meanwhile sees the index before or after, never half-written.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -58,13 +59,17 @@ def _row(paper: Paper) -> list[Any]:
 
 
 def table(
-    settings: Settings, query: str = "", full_text: bool = False, papers: list[Paper] | None = None
+    settings: Settings, query: str = "", full_text: bool = False, papers: list[Paper] | None = None, page: int = 0
 ) -> tuple[list[list[Any]], list[str]]:
     """(rows, paper ids in row order) of the papers matching `query` (all of them when it is empty).
 
-    `papers`: the collection's papers when the caller has just read them."""
-    papers = rag.indexed_papers(settings) if papers is None else papers
+    `papers`: the collection's papers when the caller has just read them. A collection of more
+    than `settings.ui_table_rows` papers is never read whole: `page` selects that many of them in
+    stored order, and a title filter stops at that many matches."""
     query = query.strip()
+    if papers is None and library_for(settings).count() > settings.ui_table_rows:
+        return _large_table(settings, query, full_text, page)
+    papers = rag.indexed_papers(settings) if papers is None else papers
     if query and full_text:
         by_id = {p.paper_id: p for p in papers}
         hits = rag.search(query, k=min(_SEARCH_HITS, max(1, len(papers))), settings=settings) if papers else []
@@ -72,6 +77,33 @@ def table(
     elif query:
         papers = [p for p in papers if query.casefold() in p.title.casefold()]
     return [_row(p) for p in papers], [p.paper_id for p in papers]
+
+
+def _large_table(settings: Settings, query: str, full_text: bool, page: int) -> tuple[list[list[Any]], list[str]]:
+    if query and full_text:
+        hits = rag.search(query, k=_SEARCH_HITS, settings=settings)
+        by_id = {p.paper_id: p for p in rag.indexed_papers(settings, ids=[h.paper_id for h in hits])}
+        papers = [by_id[h.paper_id] for h in hits if h.paper_id in by_id]
+    elif query:
+        wanted = query.casefold()
+        matching = (p for p in library_for(settings).iter_papers() if wanted in p.title.casefold())
+        papers = list(itertools.islice(matching, settings.ui_table_rows))
+    else:
+        rows = settings.ui_table_rows
+        papers = rag.indexed_papers(settings, offset=max(page, 0) * rows, limit=rows)
+    return [_row(p) for p in papers], [p.paper_id for p in papers]
+
+
+def pages_markdown(settings: Settings, page: int, query: str) -> str:
+    """Which papers the table shows, for a collection too large to show whole (else nothing)."""
+    total = library_for(settings).count()
+    if total <= settings.ui_table_rows:
+        return ""
+    if query.strip():
+        return f"*Showing the first matches among {total:,} papers.*"
+    first = page * settings.ui_table_rows + 1
+    last = min(first + settings.ui_table_rows - 1, total)
+    return f"*Papers {first:,}–{last:,} of {total:,}, in the order they were added.*"
 
 
 def abstract_markdown(settings: Settings, paper_id: str) -> str:
@@ -121,9 +153,9 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
     )
 
 
-def _choices(papers: list[Paper]) -> Any:
-    """The remove picker's options: every paper, by title."""
-    return gr.update(choices=[(p.title, p.paper_id) for p in papers], value=[])
+def _choices(rows: list[list[Any]], paper_ids: list[str]) -> Any:
+    """The remove picker's options: the papers the table shows, by title."""
+    return gr.update(choices=[(row[0], pid) for row, pid in zip(rows, paper_ids, strict=True)], value=[])
 
 
 def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[str, Any]:
@@ -153,17 +185,28 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         elem_id="library-table",
     )
     ids.value = paper_ids
+    page = gr.State(0)
+    with gr.Row(visible=library_for(settings).count() > settings.ui_table_rows) as pager:
+        previous = gr.Button("← Previous", size="sm", scale=0, min_width=110, elem_id="library-previous")
+        shown = gr.Markdown(pages_markdown(settings, 0, ""), elem_id="library-pages")
+        following = gr.Button("Next →", size="sm", scale=0, min_width=110, elem_id="library-next")
     abstract = gr.Markdown("*Select a paper to read its abstract.*", elem_id="library-abstract")
 
-    def refresh(q: str, fulltext: bool) -> tuple[Any, list[str]]:
+    def refresh(q: str, fulltext: bool, at: int = 0) -> tuple[Any, list[str], int, str]:
         try:
-            rows, pids = table(settings, q, fulltext)
+            rows, pids = table(settings, q, fulltext, page=at)
         except (ValueError, rag.RagIndexError) as exc:
             raise gr.Error(escape(str(exc), links=False)) from None
-        return gr.update(value=rows), pids
+        return gr.update(value=rows), pids, at, pages_markdown(settings, at, q)
 
-    query.submit(refresh, [query, full_text], [grid, ids])
-    full_text.change(refresh, [query, full_text], [grid, ids])
+    def turn(q: str, fulltext: bool, at: int, step: int) -> tuple[Any, list[str], int, str]:
+        last = max(0, (library_for(settings).count() - 1) // settings.ui_table_rows)
+        return refresh("", fulltext, min(max(at + step, 0), last)) if not q.strip() else refresh(q, fulltext, 0)
+
+    query.submit(refresh, [query, full_text], [grid, ids, page, shown])
+    full_text.change(refresh, [query, full_text], [grid, ids, page, shown])
+    previous.click(lambda q, f, at: turn(q, f, at, -1), [query, full_text, page], [grid, ids, page, shown])
+    following.click(lambda q, f, at: turn(q, f, at, 1), [query, full_text, page], [grid, ids, page, shown])
 
     def show(pids: list[str], evt: gr.SelectData) -> str:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
@@ -172,11 +215,18 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
     grid.select(show, [ids], [abstract])
     parts: dict[str, Any] = {"stats": stats, "grid": grid, "ids": ids, "query": query, "full_text": full_text}
 
-    def on_load() -> tuple[str, Any, list[str]]:
+    def on_load() -> tuple[str, Any, list[str], Any, str]:
         rows, pids = table(settings)
-        return stats_markdown(settings), gr.update(value=rows), pids
+        large = library_for(settings).count() > settings.ui_table_rows
+        return (
+            stats_markdown(settings),
+            gr.update(value=rows),
+            pids,
+            gr.update(visible=large),
+            pages_markdown(settings, 0, ""),
+        )
 
-    parts["load"] = (on_load, [stats, grid, ids])  # a new page shows the collection as it is now
+    parts["load"] = (on_load, [stats, grid, ids, pager, shown])  # a new page shows the collection as it is now
     if read_only:
         gr.Markdown("*This app is read-only: papers cannot be added or removed here.*", elem_id="library-read-only")
         return parts
@@ -190,7 +240,7 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         status = gr.Markdown(elem_id="library-status")
     with gr.Accordion("Remove papers", open=False):
         choose = gr.Dropdown(
-            choices=[(r[0], pid) for r, pid in zip(rows, paper_ids, strict=True)],  # rows: every paper here
+            choices=[(r[0], pid) for r, pid in zip(rows, paper_ids, strict=True)],  # the papers the table shows
             multiselect=True,
             label="Papers to remove (a removed bundled paper comes back with `rag ingest`)",
             elem_id="library-remove-choice",
@@ -202,10 +252,15 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             cancel = gr.Button("Cancel", elem_id="library-cancel")
         removed = gr.Markdown(elem_id="library-removed")
 
-    def after_write(q: str, fulltext: bool) -> tuple[str, Any, list[str], Any]:
-        papers = rag.indexed_papers(settings)
-        rows, pids = table(settings, q, fulltext, papers)
-        return stats_markdown(settings), gr.update(value=rows), pids, _choices(papers)
+    def after_write(q: str, fulltext: bool, at: int) -> tuple[str, Any, list[str], Any, str]:
+        rows, pids = table(settings, q, fulltext, page=at)
+        return (
+            stats_markdown(settings),
+            gr.update(value=rows),
+            pids,
+            _choices(rows, pids),
+            pages_markdown(settings, at, q),
+        )
 
     def run_add(
         paths: list[str] | None,
@@ -214,7 +269,8 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         yield from add_files(paths, settings, max_mb)
 
     added = add.click(run_add, [files], [status], concurrency_limit=None)
-    added.then(after_write, [query, full_text], [stats, grid, ids, choose]).then(lambda: None, None, [files])
+    written = [stats, grid, ids, choose, shown]
+    added.then(after_write, [query, full_text, page], written).then(lambda: None, None, [files])
 
     def ask_confirm(chosen: list[str] | None) -> tuple[Any, str]:
         if not chosen:
@@ -231,8 +287,8 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             return gr.update(visible=False), format_error(str(exc))
         return gr.update(visible=False), f"✓ Removed {n} paper(s)."
 
-    parts["load_choices"] = (lambda: _choices(rag.indexed_papers(settings)), [choose])
+    parts["load_choices"] = (lambda: _choices(*table(settings)), [choose])
     done = confirm.click(run_remove, [choose], [confirm_row, removed])
-    done.then(after_write, [query, full_text], [stats, grid, ids, choose])
+    done.then(after_write, [query, full_text, page], written)
     parts.update(add=added, removed=done)
     return parts

@@ -1,70 +1,189 @@
-"""BM25 over the same chunks as Chroma (bm25s), persisted beside it without pickle.
+"""BM25 over the same chunks as Chroma (bm25s), in segments that an ingest adds to, persisted without pickle.
 
-The saved index carries the digest of the chunk ids it covers; the Chroma
-collection carries the digest of what it holds. They differ after an ingest
-from another process or an interrupted one, and then the BM25 index is
-rebuilt from Chroma, which is the source of truth.
+A full build is one segment. An ingest then adds a segment of the chunks it
+added and marks the chunks it removed as deleted, so a small ingest into a
+million-chunk index costs seconds, not a rebuild (LSM-style). Scores stay
+comparable across segments: each segment's precomputed scores carry its own
+IDF, and a query rescales them to the IDF of all segments together. Small
+segments are merged when there are more than `MAX_SEGMENTS`; a full rebuild
+(from Chroma, the source of truth) happens when deleted rows pass
+`MAX_DELETED` of the total, or when the saved index does not match the
+collection's digest (an ingest from another process, an interrupted one).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import shutil
 import tempfile
 import threading
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bm25s
+import numpy as np
 from rapidfuzz import process
 
 from rag.text import stemmer
 
-_META = "chunks.json"
+_MANIFEST = "manifest.json"
+_IDS = "chunk_ids.json"
+MAX_SEGMENTS = 8
+MAX_DELETED = 0.10  # share of all rows; more, and the index is rebuilt from Chroma
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it announces every index build at INFO
-_SWAP_LOCK = threading.Lock()  # one folder swap at a time within a process
+_SWAP_LOCK = threading.Lock()  # one manifest swap at a time within a process
 
 
-def _tokens(texts: list[str]) -> list[list[str]]:
-    out = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
+def _tokens(texts: Sequence[str]) -> list[list[str]]:
+    out = bm25s.tokenize(list(texts), stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
     return out  # type: ignore[no-any-return]
+
+
+class _BM25(bm25s.BM25):  # type: ignore[misc]
+    """bm25s' BM25, whose length normalisation can use the average length of the index a segment joins.
+
+    A segment of a few chunks would otherwise normalise by its own average and score its short
+    chunks unlike the same chunks in a full build. Mirrors bm25s 0.3's `build_index_from_ids`
+    (the "lucene" method, which needs no non-occurrence array) with `avgdl` in place of its own.
+    """
+
+    def __init__(self, avgdl: float | None = None) -> None:
+        super().__init__()
+        self.avgdl = avgdl
+
+    def build_index_from_ids(
+        self,
+        unique_token_ids: list[int],
+        corpus_token_ids: list[list[int]],
+        show_progress: bool = True,
+        leave_progress: bool = False,
+    ) -> dict[str, Any]:
+        if self.avgdl is None or self.method != "lucene":
+            return super().build_index_from_ids(unique_token_ids, corpus_token_ids, show_progress, leave_progress)  # type: ignore[no-any-return]
+        n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
+        df = bm25s._calculate_doc_freqs(
+            corpus_tokens=corpus_token_ids, unique_tokens=unique_token_ids, show_progress=False
+        )
+        idf = bm25s._build_idf_array(
+            doc_frequencies=df,
+            n_docs=n_docs,
+            compute_idf_fn=bm25s._select_idf_scorer(self.idf_method),
+            dtype=self.dtype,
+        )
+        flat, doc_idx, vocab_idx = bm25s._build_scores_and_indices_for_matrix(
+            corpus_token_ids=corpus_token_ids, idf_array=idf, avg_doc_len=self.avgdl, doc_frequencies=df,
+            k1=self.k1, b=self.b, delta=self.delta, show_progress=False, leave_progress=False,
+            dtype=self.dtype, int_dtype=self.int_dtype, method=self.method, nonoccurrence_array=None,
+        )  # fmt: skip
+        self.nonoccurrence_array = None
+        data, indices, indptr = self._np_csc(data=flat, rows=doc_idx, cols=vocab_idx, shape=(n_docs, n_vocab))
+        return {"data": data.astype(self.dtype), "indices": indices, "indptr": indptr, "num_docs": n_docs}
+
+
+@dataclass
+class Segment:
+    """One bm25s index and the chunk ids of its rows."""
+
+    name: str
+    chunk_ids: list[str]
+    model: bm25s.BM25
+    avgdl: float = 0.0  # its own average length in tokens (known when built here)
+
+    @classmethod
+    def build(cls, chunk_ids: list[str], texts: Sequence[str], avgdl: float | None = None) -> Segment:
+        """`avgdl`: the average chunk length (in tokens) of the index this segment joins; None for a full build."""
+        tokens = _tokens(texts)
+        model = _BM25(avgdl)
+        model.index(tokens, show_progress=False)
+        return cls(uuid.uuid4().hex[:12], chunk_ids, model, float(np.mean([len(t) for t in tokens])))
+
+    @property
+    def size(self) -> int:
+        return len(self.chunk_ids)
+
+    def postings(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, score contributions with this segment's IDF) of a token; None when absent."""
+        tid = self.model.vocab_dict.get(token)
+        indptr = self.model.scores["indptr"]
+        if tid is None or tid + 1 >= len(indptr):  # bm25s' empty token has no column
+            return None
+        start, end = int(indptr[tid]), int(indptr[tid + 1])
+        return self.model.scores["indices"][start:end], self.model.scores["data"][start:end]
+
+
+def _idf(n_docs: int, df: int) -> float:
+    """bm25s' default ("lucene") IDF."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
 @dataclass
 class BM25Index:
-    """A loaded BM25 index and the chunk ids of its rows."""
+    """The loaded segments, the ids deleted since they were built, and the digest of the live ids."""
 
     digest: str
-    chunk_ids: list[str]
-    model: bm25s.BM25 | None
+    segments: list[Segment]
+    deleted: frozenset[str] = frozenset()
+    avgdl: float = 0.0  # the average chunk length of the last full build: new segments normalise by it
     _long: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        """Live chunk ids (every row not deleted)."""
+        return [cid for seg in self.segments for cid in seg.chunk_ids if cid not in self.deleted]
+
+    @property
+    def rows(self) -> int:
+        return sum(seg.size for seg in self.segments)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary."""
-        if self.model is None or not self.chunk_ids:
-            return []
         tokens = _tokens([query])[0]
-        vocab = self.model.vocab_dict
-        tokens = [t for t in tokens if t in vocab]
-        if not tokens:
-            return []
-        k = min(k, len(self.chunk_ids))
-        docs, scores = self.model.retrieve([tokens], k=k, show_progress=False, n_threads=1)
-        return [(self.chunk_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        n_docs = self.rows
+        hits: list[tuple[str, float]] = []
+        if not tokens or not n_docs:
+            return hits
+        postings = [[seg.postings(t) for t in tokens] for seg in self.segments]
+        weights = []
+        for i in range(len(tokens)):
+            df = sum(len(hit[0]) for hit in (p[i] for p in postings) if hit is not None)
+            weights.append(_idf(n_docs, df) if df else 0.0)
+        for seg, seg_postings in zip(self.segments, postings, strict=True):
+            scores = np.zeros(seg.size, dtype=np.float32)
+            for posting, weight in zip(seg_postings, weights, strict=True):
+                if posting is None:
+                    continue
+                rows, contributions = posting  # a token's rows are distinct: no repeated index
+                own = _idf(seg.size, len(rows))
+                scores[rows] += contributions * np.float32(weight / own if own else 0.0)
+            want = min(seg.size, k + len(self.deleted))
+            top = np.argpartition(-scores, want - 1)[:want] if want < seg.size else np.arange(seg.size)
+            taken = 0
+            for row in top[np.argsort(-scores[top], kind="stable")]:
+                if scores[row] <= 0 or taken >= k:
+                    break
+                if seg.chunk_ids[row] not in self.deleted:
+                    hits.append((seg.chunk_ids[row], float(scores[row])))
+                    taken += 1
+        hits.sort(key=lambda h: -h[1])
+        return hits[:k]
 
     def knows(self, text: str) -> bool:
         """Whether every word of `text` is in the indexed vocabulary; a long word (7+ letters) may be a typo
         away (ratio >= 88) from one that is. Empty text, or an empty index, knows nothing."""
-        if self.model is None:
+        if not self.segments:
             return False
-        vocab = self.model.vocab_dict
         tokens = _tokens([text])[0]
         if not tokens:
             return False
         for token in tokens:
-            if token in vocab:
+            if any(token in seg.model.vocab_dict for seg in self.segments):
                 continue
             if len(token) < 7 or process.extractOne(token, self._long_words(), score_cutoff=88) is None:
                 return False
@@ -72,46 +191,98 @@ class BM25Index:
 
     def _long_words(self) -> list[str]:
         if self._long is None:
-            self._long = [w for w in (self.model.vocab_dict if self.model else {}) if len(w) >= 6]
+            self._long = sorted({w for seg in self.segments for w in seg.model.vocab_dict if len(w) >= 6})
         return self._long
 
+    def updated(
+        self,
+        added_ids: list[str],
+        added_texts: Sequence[str],
+        removed_ids: Sequence[str],
+        digest: str,
+        fetch_texts: Callable[[list[str]], list[str]],
+    ) -> BM25Index | None:
+        """This index after an ingest: a new segment for the added chunks, the removed ones marked deleted.
 
-def build(chunk_ids: list[str], texts: list[str], digest: str, folder: Path) -> BM25Index:
-    """Index `texts` and save atomically to `folder` (a reader never sees half an index)."""
-    model = None
-    if texts:
-        model = bm25s.BM25()
-        model.index(_tokens(texts), show_progress=False)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    if model is not None:
-        model.save(str(tmp), show_progress=False)
-    (tmp / _META).write_text(json.dumps({"digest": digest, "chunk_ids": chunk_ids}))
-    with _SWAP_LOCK:
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    return BM25Index(digest, chunk_ids, model)
+        None when a rebuild is the better course (too many deleted rows, or a re-added id that
+        is still a deleted row). `fetch_texts` reads chunk texts from Chroma to merge segments.
+        """
+        deleted = self.deleted | set(removed_ids)
+        if deleted & set(added_ids) or len(deleted) > MAX_DELETED * max(self.rows + len(added_ids), 1):
+            return None
+        segments = list(self.segments)
+        avgdl = self.avgdl or None
+        if added_ids:
+            segments.append(Segment.build(list(added_ids), added_texts, avgdl))
+        if len(segments) > MAX_SEGMENTS:  # merge the smaller half into one (amortised: LSM-style)
+            segments.sort(key=lambda s: -s.size)
+            keep, small = segments[: MAX_SEGMENTS // 2], segments[MAX_SEGMENTS // 2 :]
+            ids = [cid for seg in small for cid in seg.chunk_ids if cid not in deleted]
+            deleted -= {cid for seg in small for cid in seg.chunk_ids}
+            segments = keep + ([Segment.build(ids, fetch_texts(ids), avgdl)] if ids else [])
+        return BM25Index(digest, segments, frozenset(deleted), self.avgdl or segments[0].avgdl)
+
+    def save(self, folder: Path) -> None:
+        """Write new segments, then the manifest (atomically), then remove unreferenced segments."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for seg in self.segments:
+            target = folder / seg.name
+            if target.exists():
+                continue
+            tmp = Path(tempfile.mkdtemp(prefix=f".{seg.name}.", dir=folder))
+            seg.model.save(str(tmp), show_progress=False)
+            (tmp / _IDS).write_text(json.dumps(seg.chunk_ids))
+            tmp.rename(target)
+        manifest = {
+            "digest": self.digest,
+            "segments": [s.name for s in self.segments],
+            "deleted": sorted(self.deleted),
+            "avgdl": self.avgdl,
+        }
+        with _SWAP_LOCK:
+            with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as f:
+                json.dump(manifest, f)
+            os.replace(f.name, folder / _MANIFEST)
+            keep = {s.name for s in self.segments} | {_MANIFEST}
+            for path in folder.iterdir():
+                if path.name not in keep and not path.name.startswith("."):
+                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def build(chunk_ids: list[str], texts: Sequence[str], digest: str, folder: Path) -> BM25Index:
+    """Index `texts` as one segment and save it (a reader never sees half an index)."""
+    segments = [Segment.build(chunk_ids, texts)] if texts else []
+    index = BM25Index(digest, segments, avgdl=segments[0].avgdl if segments else 0.0)
+    index.save(folder)
+    return index
 
 
 def load(folder: Path) -> BM25Index | None:
     """The saved index, or None when there is none or it is unreadable (it is then rebuilt)."""
-    try:
-        meta = json.loads((folder / _META).read_text())
-        chunk_ids = [str(c) for c in meta["chunk_ids"]]
-        model = None
-        if chunk_ids:
-            model = bm25s.BM25.load(str(folder), show_progress=False, allow_pickle=False)
-            # Files that parse but disagree (ids cut short, a matrix from another build) are rebuilt too.
-            indices = model.scores["indices"]
-            if int(model.scores["num_docs"]) != len(chunk_ids) or (
-                len(indices) and int(indices.max()) >= len(chunk_ids)
-            ):
-                log.warning("the BM25 index in %s is inconsistent; rebuilding it", folder)
+    for _ in range(3):  # a writer may swap the manifest and remove a segment while we read
+        try:
+            manifest = json.loads((folder / _MANIFEST).read_text())
+            segments = [_load_segment(folder / str(name)) for name in manifest["segments"]]
+            deleted = frozenset(map(str, manifest.get("deleted", [])))
+            return BM25Index(str(manifest["digest"]), segments, deleted, float(manifest.get("avgdl", 0.0)))
+        except _Inconsistent:
+            log.warning("the BM25 index in %s is inconsistent; rebuilding it", folder)
+            return None
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            if not (folder / _MANIFEST).exists():
                 return None
-        return BM25Index(str(meta["digest"]), chunk_ids, model)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return None
+    return None
+
+
+class _Inconsistent(ValueError):
+    pass
+
+
+def _load_segment(folder: Path) -> Segment:
+    chunk_ids = [str(c) for c in json.loads((folder / _IDS).read_text())]
+    model = bm25s.BM25.load(str(folder), show_progress=False, allow_pickle=False)
+    # Files that parse but disagree (ids cut short, a matrix from another build) are rebuilt too.
+    indices = model.scores["indices"]
+    if int(model.scores["num_docs"]) != len(chunk_ids) or (len(indices) and int(indices.max()) >= len(chunk_ids)):
+        raise _Inconsistent(folder)
+    return Segment(folder.name, chunk_ids, model)

@@ -1,4 +1,4 @@
-"""The embedder seam: what an embedding model must offer; chosen by RAG_EMBEDDING_MODEL in rag.registry."""
+"""The embedder seam: what an embedding model must offer; chosen in rag.registry by RAG_EMBEDDING_(BASE_URL|MODEL)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from rag.config import Settings
-from rag.registry import EMBEDDERS, load, lookup
+from rag.registry import EMBEDDERS, EMBEDDING_SERVER, load, lookup
 
 
 @runtime_checkable
@@ -33,7 +33,8 @@ class SpanEmbedder(Embedder, Protocol):
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    spec = lookup(EMBEDDERS, settings.embedding_model)
+    """The embedder the settings choose: an embedding server when RAG_EMBEDDING_BASE_URL is set, else by model name."""
+    spec = EMBEDDING_SERVER if settings.embedding_base_url else lookup(EMBEDDERS, settings.embedding_model)
     if spec is None:
         raise ValueError(f"unknown RAG_EMBEDDING_MODEL {settings.embedding_model!r}; known: {', '.join(EMBEDDERS)}")
     embedder: Embedder = load(spec)(settings)

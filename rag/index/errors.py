@@ -31,6 +31,10 @@ class IndexWriteError(RagIndexError):
     """The index could not be written (read-only folder, full disk); what was completed is kept."""
 
 
+class EmbeddingServerError(RagIndexError):
+    """The embedding server (RAG_EMBEDDING_BASE_URL) failed or answered wrongly; the message names it."""
+
+
 _LOW_DISK_BYTES = 64 << 20
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import GetResult
 from filelock import FileLock
 
 from rag.config import Settings
@@ -120,9 +122,9 @@ class PaperIndex:
                 return self._collections
             model_id = self.embedder.model_id
             if create:
-                chunks = store.create_collection(self.client, self.settings, model_id)
+                chunks = store.create_collection(self.client, self.settings, model_id, self.embedder)
             else:
-                found = store.find_collection(self.client, self.settings, model_id)
+                found = store.find_collection(self.client, self.settings, model_id, self.embedder)
                 if found is None:
                     return None
                 chunks = found
@@ -231,21 +233,88 @@ class PaperIndex:
         log.info("BM25 index rebuilt over %d chunks", len(ids))
         return built
 
+    def update_bm25(
+        self, before: str | None, added: list[str], texts: Sequence[str], removed: Sequence[str], digest: str
+    ) -> BM25Index:
+        """BM25 after an ingest: added as a new segment when the saved index matched `before`, else rebuilt."""
+        with self._lock:
+            current = self._bm25
+        if current is None or current.digest != before:
+            current = load_bm25(self.bm25_folder)
+        if current is None and before == store.ids_digest([]):
+            current = BM25Index(before, [])  # a new index
+        updated = None
+        if current is not None and before is not None and current.digest == before:
+            updated = current.updated(added, texts, removed, digest, self._chunk_texts)
+        if updated is None:
+            return self.rebuild_bm25()
+        updated.save(self.bm25_folder)
+        with self._lock:
+            self._bm25 = updated
+        log.info("BM25: %d chunks added as a segment, %d marked deleted", len(added), len(removed))
+        return updated
+
+    def _chunk_texts(self, ids: list[str]) -> list[str]:
+        """The documents of chunks, in the order of `ids` (read from Chroma in pages)."""
+        opened = self.open()
+        assert opened is not None
+        found: dict[str, str] = {}
+        for i in range(0, len(ids), store.PAGE):
+            got = opened.chunks.get(ids=ids[i : i + store.PAGE], include=["documents"])
+            found.update(zip(got["ids"], got["documents"] or [], strict=False))
+        return [found.get(cid, "") for cid in ids]
+
     # --- reading --------------------------------------------------------------------
 
     def papers(self, ids: Sequence[str] | None = None) -> list[Paper]:
-        """The papers the index holds (only those of `ids` when given), in title order; empty without an index."""
+        """Every paper the index holds (only those of `ids` when given), in title order; empty without an index.
+
+        Reads the whole collection when `ids` is None: use `page` or `iter_papers` for a large one.
+        """
+        if ids is None:
+            found = list(self.iter_papers())
+        else:
+            with self.errors():
+                opened = self.open() if self.exists() else None
+                if opened is None:
+                    return []
+                found = []
+                for i in range(0, len(ids), store.PAGE):
+                    found += _papers_of(opened.papers.get(ids=list(ids[i : i + store.PAGE]), include=_RECORD))
+        return sorted(found, key=lambda p: p.title.casefold())
+
+    def page(self, offset: int, limit: int) -> list[Paper]:
+        """Papers `offset` to `offset + limit` in the order the index stores them (one request, bounded memory)."""
         with self.errors():
             opened = self.open() if self.exists() else None
             if opened is None:
                 return []
-            if ids is None:
-                records = list(store.iter_records(opened.papers))
-            else:
-                got = opened.papers.get(ids=list(ids), include=["documents", "metadatas"])
-                metas = got["metadatas"] or [{}] * len(got["ids"])
-                records = [(pid, doc or "", dict(meta or {})) for pid, doc, meta in zip(
-                    got["ids"], got["documents"] or [""] * len(got["ids"]), metas, strict=True
-                )]  # fmt: skip
-            found = [paper_from_record(pid, doc, meta) for pid, doc, meta in records]
-        return sorted(found, key=lambda p: p.title.casefold())
+            return _papers_of(opened.papers.get(include=_RECORD, offset=offset, limit=limit))
+
+    def iter_papers(self) -> Iterator[Paper]:
+        """Every paper, page by page in stored order (bounded memory however large the collection)."""
+        with self.errors():
+            opened = self.open() if self.exists() else None
+            if opened is None:
+                return
+            for pid, doc, meta in store.iter_records(opened.papers):
+                yield paper_from_record(pid, doc, meta)
+
+    def count(self) -> int:
+        """How many papers the index holds."""
+        with self.errors():
+            opened = self.open() if self.exists() else None
+            return opened.papers.count() if opened is not None else 0
+
+
+_RECORD: Any = ["documents", "metadatas"]
+
+
+def _papers_of(got: GetResult) -> list[Paper]:
+    n = len(got["ids"])
+    docs = got["documents"] or [""] * n
+    metas = got["metadatas"] or [{}] * n
+    return [
+        paper_from_record(pid, doc or "", dict(meta or {}))
+        for pid, doc, meta in zip(got["ids"], docs, metas, strict=True)
+    ]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from chromadb.api.models.Collection import Collection
 
-from rag.index.store import LAYOUT, LAYOUT_KEY, PAGE
+from rag.index.store import DIGEST_KEY, LAYOUT, LAYOUT_KEY, PAGE, collection_digest, layout_of
 from rag.types import Chunk, MetaValue, Paper
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,22 @@ _MOVED = {"abstract", "sources"}
 
 
 def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> None:
-    """Move abstracts out of chunk metadata (layout 1) into one record per paper; nothing is re-embedded."""
+    """Bring an older index to the current layout; nothing is re-embedded.
+
+    Layout 1 kept each abstract in every chunk's metadata: it moves into one record per paper.
+    Layouts 1 and 2 had a hash of the sorted ids as digest: it becomes the additive one.
+    """
+    if layout_of(chunks) < 2:
+        _move_abstracts(chunks, papers, location)
+    meta = dict(chunks.metadata or {})
+    meta.pop("hnsw:space", None)
+    if meta.get(DIGEST_KEY) is not None:
+        meta[DIGEST_KEY] = collection_digest(chunks)
+    meta[LAYOUT_KEY] = LAYOUT
+    chunks.modify(metadata=meta)
+
+
+def _move_abstracts(chunks: Collection, papers: Collection, location: str) -> None:
     log.warning("upgrading the index at %s to store each abstract once (one-time)", location)
     firsts: dict[str, dict[str, Any]] = {}
     sums: dict[str, np.ndarray] = {}
@@ -117,10 +132,6 @@ def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> Non
         removals = [stale_keys[str(m["paper_id"])] for m in page["metadatas"] or []]
         chunks.update(ids=page["ids"], metadatas=removals)  # type: ignore[arg-type]
         offset += len(page["ids"])
-    meta = dict(chunks.metadata or {})
-    meta.pop("hnsw:space", None)
-    meta[LAYOUT_KEY] = LAYOUT
-    chunks.modify(metadata=meta)
 
 
 def _paper_from_layout1(pid: str, meta: dict[str, Any]) -> Paper:

@@ -2,7 +2,8 @@
 
 The chunks collection's metadata records the embedding model, the record
 layout and a digest of its chunk ids. The model id turns "opened with another
-embedding model" into a clear error instead of a dimension mismatch; the
+embedding model" into a clear error instead of a dimension mismatch, unless a
+probe vector shows the other model's vectors agree (rag.index.probe); the
 digest tells the BM25 index (a separate file) and other processes whether
 they are in sync.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 import chromadb.errors
@@ -28,15 +29,21 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 
 from rag.config import Settings
-from rag.index.errors import IndexModelMismatch, IndexUnavailable, index_errors, index_failure
+from rag.index.errors import IndexUnavailable, index_errors, index_failure
+from rag.index.probe import ensure_agreement, probe_metadata
+
+if TYPE_CHECKING:
+    from rag.index.embedder import Embedder
 
 MODEL_KEY = "embedding_model"
 DIGEST_KEY = "ids_digest"
 UPDATED_KEY = "updated_at"
 LAYOUT_KEY = "layout"
-LAYOUT = 2  # 2: abstracts in the papers collection, not in every chunk's metadata
+LAYOUT = 3  # 2: abstracts in the papers collection, not in every chunk's metadata; 3: additive digest
 PAPERS_SUFFIX = ".abstracts"
 PAGE = 5000
+WRITING_KEY = "writing"  # set while an ingest writes; a digest left by an interrupted one is recomputed
+_MOD = 1 << 128
 
 
 def connect(settings: Settings) -> ClientAPI:
@@ -68,13 +75,35 @@ def forget_embedded_system(settings: Settings) -> None:
     SharedSystemClient._identifier_to_system.pop(str(settings.index_dir / "chroma"), None)
 
 
+def _id_hash(chunk_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(chunk_id.encode()).digest()[:16], "big")
+
+
 def ids_digest(ids: Iterable[str]) -> str:
-    """Order-free digest of a set of chunk ids."""
-    digest = hashlib.sha256()
-    for chunk_id in sorted(ids):
-        digest.update(chunk_id.encode())
-        digest.update(b"\n")
-    return digest.hexdigest()[:32]
+    """Order-free digest of a set of chunk ids: the sum of their hashes modulo 2**128.
+
+    A sum, not a hash of the sorted ids, so that an ingest updates it from the ids it
+    adds and removes (`updated_digest`) without reading the other million.
+    """
+    return f"{sum(map(_id_hash, ids)) % _MOD:032x}"
+
+
+def updated_digest(digest: str, added: Iterable[str], removed: Iterable[str]) -> str:
+    """The digest of a set after adding `added` (not in it) and removing `removed` (in it)."""
+    total = int(digest, 16) + sum(map(_id_hash, added)) - sum(map(_id_hash, removed))
+    return f"{total % _MOD:032x}"
+
+
+def collection_digest(collection: Collection) -> str:
+    """The digest computed from the ids the collection holds (paged: ids only, constant memory)."""
+    total = 0
+    offset = 0
+    while True:
+        ids = collection.get(include=[], limit=PAGE, offset=offset)["ids"]
+        if not ids:
+            return f"{total % _MOD:032x}"
+        total += sum(map(_id_hash, ids))
+        offset += len(ids)
 
 
 def digest_of(collection: Collection) -> str | None:
@@ -82,8 +111,15 @@ def digest_of(collection: Collection) -> str | None:
     return None if digest is None else str(digest)
 
 
-def find_collection(client: ClientAPI, settings: Settings, model_id: str) -> Collection | None:
-    """The existing chunks collection (None if there is none), checked against `model_id`."""
+def find_collection(
+    client: ClientAPI, settings: Settings, model_id: str, embedder: Embedder | None = None
+) -> Collection | None:
+    """The existing chunks collection (None if there is none), checked against `model_id`.
+
+    Built with another model id, it is used only if `embedder` (the one named `model_id`; made from
+    `settings` when not given) agrees with the index's model on the probe sentence (rag.index.probe);
+    it keeps recording its own model id (`recorded_model`).
+    """
     try:
         collection = client.get_collection(settings.collection)
     except chromadb.errors.NotFoundError:
@@ -93,24 +129,33 @@ def find_collection(client: ClientAPI, settings: Settings, model_id: str) -> Col
             return None
         mapped = index_failure(exc, settings)  # a server that is down, a read-only folder, ...
         raise mapped or IndexUnavailable(f"cannot open the index at {settings.index_location()}: {exc}") from exc
-    built_with = (collection.metadata or {}).get(MODEL_KEY)
+    meta = collection.metadata or {}
+    built_with = meta.get(MODEL_KEY)
     if built_with != model_id:
-        raise IndexModelMismatch(
-            f"the index at {settings.index_location()} was built with embedding model {built_with!r}, "
-            f"but RAG_EMBEDDING_MODEL is {model_id!r}; run `rag ingest --rebuild` to re-embed it "
-            "(or set RAG_EMBEDDING_MODEL back)"
-        )
+        ensure_agreement(meta, built_with, settings, model_id, embedder)  # IndexModelMismatch if they disagree
     return collection
 
 
-def create_collection(client: ClientAPI, settings: Settings, model_id: str) -> Collection:
-    """The chunks collection, created with its model id and cosine space when missing (checked when present)."""
-    existing = find_collection(client, settings, model_id)
+def create_collection(
+    client: ClientAPI, settings: Settings, model_id: str, embedder: Embedder | None = None
+) -> Collection:
+    """The chunks collection, created with its model id, probe vector and cosine space when missing.
+
+    An existing one is checked as by `find_collection`.
+    """
+    existing = find_collection(client, settings, model_id, embedder)
     if existing is not None:
         return existing
+    metadata = {MODEL_KEY: model_id, LAYOUT_KEY: LAYOUT, "hnsw:space": "cosine"}
     return client.get_or_create_collection(
-        settings.collection, metadata={MODEL_KEY: model_id, LAYOUT_KEY: LAYOUT, "hnsw:space": "cosine"}
+        settings.collection, metadata={**metadata, **probe_metadata(settings, model_id, embedder)}
     )
+
+
+def recorded_model(collection: Collection) -> str | None:
+    """The embedding model the index records: stamp this one, not the embedder's name (see find_collection)."""
+    model = (collection.metadata or {}).get(MODEL_KEY)
+    return None if model is None else str(model)
 
 
 def papers_collection(client: ClientAPI, settings: Settings) -> Collection:
@@ -133,11 +178,27 @@ def drop_collections(client: ClientAPI, settings: Settings) -> None:
 
 
 def stamp(collection: Collection, model_id: str, digest: str) -> None:
-    """Record the chunk-id digest (and current layout) after a completed ingest."""
+    """Record the chunk-id digest (and current layout) after a completed ingest; clears the writing mark."""
     meta = dict(collection.metadata or {})
     meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to modify it
     meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest, LAYOUT_KEY: LAYOUT, UPDATED_KEY: time.time()})
+    meta[WRITING_KEY] = False
     collection.modify(metadata=meta)
+
+
+def mark_writing(collection: Collection) -> None:
+    """Say an ingest is writing: until `stamp`, the recorded digest may not match the records."""
+    meta = dict(collection.metadata or {})
+    if meta.get(WRITING_KEY):
+        return
+    meta.pop("hnsw:space", None)
+    meta[WRITING_KEY] = True
+    collection.modify(metadata=meta)
+
+
+def interrupted(collection: Collection) -> bool:
+    """Whether an ingest began writing and never stamped (its digest must be recomputed)."""
+    return bool((collection.metadata or {}).get(WRITING_KEY))
 
 
 def updated_at(collection: Collection) -> float | None:

@@ -15,19 +15,33 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from chromadb.api.types import Where
 from tqdm import tqdm
 
 from rag.config import Settings
 from rag.index.embedder import SpanEmbedder
 from rag.index.paper_index import Collections, PaperIndex
 from rag.index.records import chunk_metadata, encode_vectors, paper_metadata, record_hash
-from rag.index.store import digest_of, ids_digest, iter_records, stamp
+from rag.index.store import (
+    PAGE,
+    collection_digest,
+    digest_of,
+    ids_digest,
+    interrupted,
+    iter_records,
+    mark_writing,
+    recorded_model,
+    stamp,
+    updated_digest,
+)
 from rag.ingest.chunking import chunk_paper
 from rag.ingest.corpus import bundled_paths, load_corpus
 from rag.text import sentence_spans
@@ -35,9 +49,12 @@ from rag.types import Chunk, MetaValue, Paper
 
 log = logging.getLogger(__name__)
 
-_UPSERT_BATCH = 64  # chunks embedded and written per step (whole papers; a long paper is one step)
+_EMBED_STEP = 64  # chunks embedded per step (whole papers; a long paper is one step)
+_EMBEDDED_WRITE = 64  # records per upsert into the embedded index (one embedding step: the writer overlaps the next)
+_SERVER_WRITE = 1000  # records per upsert into a Chroma server (fewer round trips), within its max batch size
+_IN_FLIGHT = 2  # write batches waiting for the writer thread at most
+_LOOKUP_BATCH = 500  # paper ids per lookup of existing chunks and records
 _DELETE_BATCH = 1000
-_CHROMA_BATCH = 4000  # below Chroma's max batch size
 _CHUNKER_VERSION = "3"  # 2: sentence spans and late-chunked sentence vectors; 3: true token overlap
 
 
@@ -94,7 +111,8 @@ def ingest(
     files = _inputs(paths, include_bundled)
     with index.errors():
         opened = index.open() if not rebuild and index.exists() else None
-        known_titles = {str(m.get("title")) for _, m in _paper_records(opened)}
+        # Indexed titles help split run-together title/abstract lines, found only in listing .txt files.
+        known_titles = _titles(opened) if any(f.suffix.lower() == ".txt" for f in files) else []
     # Raises (with path:line) before anything is written.
     papers = load_corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
     with index.errors(), index.ingest_lock():
@@ -110,6 +128,12 @@ def ingest(
         report = _apply(index, opened, papers, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
+
+
+def _titles(opened: Collections | None) -> list[str]:
+    if opened is None:
+        return []
+    return [str(m.get("title")) for _, _, m in iter_records(opened.papers, include_documents=False)]
 
 
 def _embed(index: PaperIndex, chunks: list[Chunk]) -> tuple[np.ndarray, list[dict[str, MetaValue]]]:
@@ -132,132 +156,259 @@ def _replacing(new: dict[str, MetaValue], old: dict[str, Any] | None) -> dict[st
     return {**dict.fromkeys(old or {}), **new}
 
 
-def _write_papers(
-    opened: Collections,
+@dataclass
+class _Writes:
+    """Records ready for Chroma: paper records first, then their chunks (see `_write`)."""
+
+    paper_ids: list[str] = field(default_factory=list)
+    paper_vectors: list[np.ndarray] = field(default_factory=list)
+    abstracts: list[str] = field(default_factory=list)
+    paper_metas: list[dict[str, MetaValue | None]] = field(default_factory=list)
+    chunk_ids: list[str] = field(default_factory=list)
+    chunk_vectors: list[np.ndarray] = field(default_factory=list)
+    chunk_texts: list[str] = field(default_factory=list)
+    chunk_metas: list[dict[str, MetaValue]] = field(default_factory=list)
+
+
+def _prepare(
     index: PaperIndex,
     group: list[tuple[Paper, list[Chunk], str]],
     old_records: dict[str, dict[str, Any]],
+    into: _Writes,
 ) -> None:
-    """Embed the chunks of whole papers; write each paper's record, then its chunks.
+    """Embed the chunks of whole papers and add their records to `into`."""
+    chunks = [c for _, paper_chunks, _ in group for c in paper_chunks]
+    vectors, extras = _embed(index, chunks)
+    offset = 0
+    for paper, paper_chunks, p_hash in group:
+        own = vectors[offset : offset + len(paper_chunks)]
+        mean = own.mean(axis=0)
+        into.paper_ids.append(paper.paper_id)
+        into.paper_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
+        into.abstracts.append(paper.abstract)
+        into.paper_metas.append(
+            _replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.get(paper.paper_id))
+        )
+        for chunk, vector, extra in zip(paper_chunks, own, extras[offset : offset + len(paper_chunks)], strict=True):
+            meta = chunk_metadata(paper, chunk, len(paper_chunks), p_hash)
+            meta.update(extra)
+            into.chunk_ids.append(chunk.chunk_id)
+            into.chunk_vectors.append(vector)
+            into.chunk_texts.append(chunk.text)
+            into.chunk_metas.append(meta)
+        offset += len(paper_chunks)
+
+
+def _write(opened: Collections, writes: _Writes, batch: int) -> None:
+    """Each paper's record, then its chunks, in upserts of at most `batch` records.
 
     Record first: a reader that finds a chunk always finds its abstract, and an
     interrupted run leaves at worst a record whose chunks the next run adds.
     """
-    chunks = [c for _, paper_chunks, _ in group for c in paper_chunks]
-    vectors, extras = _embed(index, chunks)
-    ids, docs, records, paper_vectors = [], [], [], []
-    offset = 0
-    for paper, paper_chunks, p_hash in group:
-        mean = vectors[offset : offset + len(paper_chunks)].mean(axis=0)
-        paper_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
-        ids.append(paper.paper_id)
-        docs.append(paper.abstract)
-        records.append(_replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.get(paper.paper_id)))
-        offset += len(paper_chunks)
-    opened.papers.upsert(ids=ids, embeddings=np.array(paper_vectors), documents=docs, metadatas=records)  # type: ignore[arg-type]
-    metas = [
-        chunk_metadata(paper, c, len(paper_chunks), p_hash)
-        for paper, paper_chunks, p_hash in group
-        for c in paper_chunks
-    ]
-    for meta, extra in zip(metas, extras, strict=True):
-        meta.update(extra)
-    for i in range(0, len(chunks), _CHROMA_BATCH):
-        part = slice(i, i + _CHROMA_BATCH)
+    for i in range(0, len(writes.paper_ids), batch):
+        part = slice(i, i + batch)
+        opened.papers.upsert(
+            ids=writes.paper_ids[part],
+            embeddings=np.array(writes.paper_vectors[part]),
+            documents=writes.abstracts[part],
+            metadatas=writes.paper_metas[part],  # type: ignore[arg-type]
+        )
+    for i in range(0, len(writes.chunk_ids), batch):
+        part = slice(i, i + batch)
         opened.chunks.upsert(
-            ids=[c.chunk_id for c in chunks[part]],
-            embeddings=vectors[part],
-            documents=[c.text for c in chunks[part]],
-            metadatas=metas[part],  # type: ignore[arg-type]
+            ids=writes.chunk_ids[part],
+            embeddings=np.array(writes.chunk_vectors[part]),
+            documents=writes.chunk_texts[part],
+            metadatas=writes.chunk_metas[part],  # type: ignore[arg-type]
         )
 
 
-def _paper_records(opened: Collections | None) -> list[tuple[str, dict[str, Any]]]:
-    if opened is None:
-        return []
-    return [(pid, meta) for pid, _, meta in iter_records(opened.papers, include_documents=False)]
+def _write_batch(index: PaperIndex) -> int:
+    """Records per upsert: large for a server (fewer round trips), within what it accepts."""
+    if not index.settings.uses_chroma_server:
+        return _EMBEDDED_WRITE
+    try:
+        return max(1, min(index.client.get_max_batch_size(), _SERVER_WRITE))
+    except Exception:  # an older server without the endpoint
+        return _EMBEDDED_WRITE
 
 
-def _chunk_ids_by_paper(opened: Collections) -> dict[str, dict[str, str]]:
-    """paper_id -> {chunk_id: paper_hash} of every chunk in the index."""
+def _embed_and_write(
+    index: PaperIndex,
+    opened: Collections,
+    to_embed: list[tuple[Paper, list[Chunk], str]],
+    records: dict[str, dict[str, Any]],
+    progress: bool,
+) -> None:
+    """Embed in this thread while a writer thread upserts the previous batch (ONNX and Chroma release the GIL).
+
+    At most `_IN_FLIGHT` batches wait for the writer, so memory stays bounded however large the input.
+    """
+    total = sum(len(c) for _, c, _ in to_embed)
+    batch = _write_batch(index)
+    in_flight: deque[tuple[Future[None], int]] = deque()
+    bar = tqdm(total=total, desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not total)
+    with bar, ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as writer:
+
+        def submit(writes: _Writes) -> None:
+            while len(in_flight) >= _IN_FLIGHT:
+                done, n = in_flight.popleft()
+                done.result()  # re-raises a write's failure here
+                bar.update(n)
+            in_flight.append((writer.submit(_write, opened, writes, batch), len(writes.chunk_ids)))
+
+        try:
+            writes, group, in_group = _Writes(), [], 0
+            for item in to_embed:
+                group.append(item)
+                in_group += len(item[1])
+                if in_group >= _EMBED_STEP or item is to_embed[-1]:
+                    _prepare(index, group, records, writes)
+                    group, in_group = [], 0
+                    if len(writes.chunk_ids) >= batch or item is to_embed[-1]:
+                        submit(writes)
+                        writes = _Writes()
+            while in_flight:
+                done, n = in_flight.popleft()
+                done.result()
+                bar.update(n)
+        finally:
+            for pending, _ in in_flight:
+                pending.cancel()
+
+
+def _existing(opened: Collections, paper_ids: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
+    """For these papers: {paper_id: {chunk_id: paper_hash}} of their chunks, and their records' metadata."""
     by_paper: dict[str, dict[str, str]] = {}
-    for chunk_id, _, meta in iter_records(opened.chunks, include_documents=False):
+    records: dict[str, dict[str, Any]] = {}
+    if not paper_ids:
+        return by_paper, records
+    chunks = opened.chunks.get(where=_paper_in(paper_ids), include=["metadatas"])
+    for chunk_id, meta in zip(chunks["ids"], chunks["metadatas"] or [], strict=True):
         by_paper.setdefault(str(meta.get("paper_id")), {})[chunk_id] = str(meta.get("paper_hash"))
-    return by_paper
+    got = opened.papers.get(ids=paper_ids, include=["metadatas"])
+    for paper_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+        records[paper_id] = dict(meta or {})
+    return by_paper, records
+
+
+def _paper_in(paper_ids: list[str]) -> Where:
+    return cast(Where, {"paper_id": {"$in": list(paper_ids)}})
+
+
+def _chunk_ids_of(opened: Collections, paper_ids: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    ids = list(paper_ids)
+    for i in range(0, len(ids), _LOOKUP_BATCH):
+        found += opened.chunks.get(where=_paper_in(ids[i : i + _LOOKUP_BATCH]), include=[])["ids"]
+    return found
+
+
+def _paper_ids(opened: Collections) -> Iterator[str]:
+    """Every paper id the index holds, page by page (ids only)."""
+    offset = 0
+    while True:
+        ids = opened.papers.get(include=[], limit=PAGE, offset=offset)["ids"]
+        if not ids:
+            return
+        yield from ids
+        offset += len(ids)
+
+
+def _delete(collection: Any, ids: Sequence[str]) -> None:
+    for i in range(0, len(ids), _DELETE_BATCH):
+        collection.delete(ids=list(ids[i : i + _DELETE_BATCH]))
+
+
+def _finish(
+    index: PaperIndex,
+    opened: Collections,
+    before: str | None,
+    repair: bool,
+    added: list[str],
+    added_texts: list[str],
+    stale: list[str],
+) -> str:
+    """Stamp the new digest and bring BM25 along: incrementally, or from Chroma after an interrupted run."""
+    fresh = repair or before is None
+    digest = collection_digest(opened.chunks) if fresh else updated_digest(before or "", added, stale)
+    if digest_of(opened.chunks) != digest or interrupted(opened.chunks):
+        stamp(opened.chunks, recorded_model(opened.chunks) or index.embedder.model_id, digest)
+    index.written(digest)
+    if fresh:
+        index.rebuild_bm25()
+    elif added or stale:
+        index.update_bm25(before, added, added_texts, stale, digest)
+    else:
+        index.bm25(digest)  # repairs a BM25 index left stale by another process
+    return digest
 
 
 def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bool, progress: bool) -> IngestReport:
     s = index.settings
-    by_paper = _chunk_ids_by_paper(opened)
-    records = dict(_paper_records(opened))
+    before = digest_of(opened.chunks)
+    if before is None and opened.chunks.count() == 0:
+        before = ids_digest([])  # a new index: everything is added, nothing to recompute
+    repair = interrupted(opened.chunks)
 
-    wanted_ids: set[str] = set()
     to_embed: list[tuple[Paper, list[Chunk], str]] = []
-    to_relabel: list[Paper] = []
-    unchanged = 0
-    for paper in papers:
-        p_hash = paper_hash(paper, s)
-        have = by_paper.get(paper.paper_id, {})
-        record = records.get(paper.paper_id, {})
-        current = [cid for cid, h in have.items() if h == p_hash]
-        complete = (
-            current
-            and len(current) == len(have)
-            and record.get("paper_hash") == p_hash
-            and int(record.get("n_chunks", -1)) == len(current)
-        )
-        if complete:
-            wanted_ids.update(current)  # nothing to embed: not even re-chunked
-            if record.get("record_hash") == record_hash(paper, p_hash):
-                unchanged += 1
-            else:
-                to_relabel.append(paper)  # new source file or metadata: rewrite the record only
-            continue
-        chunks = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap)
-        wanted_ids.update(c.chunk_id for c in chunks)
-        to_embed.append((paper, chunks, p_hash))
+    to_relabel: list[tuple[Paper, dict[str, Any]]] = []
+    records: dict[str, dict[str, Any]] = {}  # of the papers to embed (their old keys are cleared)
+    stale: list[str] = []
+    added: list[str] = []
+    added_texts: list[str] = []
+    unchanged = new_papers = 0
+    for i in range(0, len(papers), _LOOKUP_BATCH):  # only the input's papers are read, never the whole index
+        batch = papers[i : i + _LOOKUP_BATCH]
+        by_paper, batch_records = _existing(opened, [p.paper_id for p in batch])
+        for paper in batch:
+            p_hash = paper_hash(paper, s)
+            have = by_paper.get(paper.paper_id, {})
+            record = batch_records.get(paper.paper_id)
+            new_papers += record is None
+            record = record or {}
+            current = [cid for cid, h in have.items() if h == p_hash]
+            complete = (
+                current
+                and len(current) == len(have)
+                and record.get("paper_hash") == p_hash
+                and int(record.get("n_chunks", -1)) == len(current)
+            )
+            if complete:  # nothing to embed: not even re-chunked
+                if record.get("record_hash") == record_hash(paper, p_hash):
+                    unchanged += 1
+                else:
+                    to_relabel.append((paper, record))  # new source file or metadata: rewrite the record only
+                continue
+            chunks = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap)
+            wanted = {c.chunk_id for c in chunks}
+            stale += [cid for cid in have if cid not in wanted]
+            for c in chunks:
+                if c.chunk_id not in have:
+                    added.append(c.chunk_id)
+                    added_texts.append(c.text)
+            records[paper.paper_id] = record
+            to_embed.append((paper, chunks, p_hash))
 
-    input_ids = {p.paper_id for p in papers}
-    stale = [
-        cid for pid, chunks in by_paper.items() if pid in input_ids or sync for cid in chunks if cid not in wanted_ids
-    ]
-    stale_papers = [pid for pid in records if sync and pid not in input_ids]
+    stale_papers: list[str] = []
+    if sync:
+        input_ids = {p.paper_id for p in papers}
+        stale_papers = [pid for pid in _paper_ids(opened) if pid not in input_ids]
+        stale += _chunk_ids_of(opened, stale_papers)
 
-    total = sum(len(c) for _, c, _ in to_embed)
-    with tqdm(total=total, desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not total) as bar:
-        group: list[tuple[Paper, list[Chunk], str]] = []
-        in_group = 0
-        for item in to_embed:
-            group.append(item)
-            in_group += len(item[1])
-            if in_group >= _UPSERT_BATCH or item is to_embed[-1]:
-                _write_papers(opened, index, group, records)
-                bar.update(in_group)
-                group, in_group = [], 0
-    for paper in to_relabel:
-        meta = paper_metadata(paper, int(records[paper.paper_id]["n_chunks"]), paper_hash(paper, s))
-        opened.papers.update(ids=[paper.paper_id], metadatas=[_replacing(meta, records[paper.paper_id])])
-    for i in range(0, len(stale), _DELETE_BATCH):
-        opened.chunks.delete(ids=stale[i : i + _DELETE_BATCH])
-    for i in range(0, len(stale_papers), _DELETE_BATCH):
-        opened.papers.delete(ids=stale_papers[i : i + _DELETE_BATCH])
-
-    existing = {cid for chunks in by_paper.values() for cid in chunks}
-    added = {c.chunk_id for _, chunks, _ in to_embed for c in chunks} - existing
-    final_ids = (existing - set(stale)) | added
-    digest = ids_digest(final_ids)
-    if digest_of(opened.chunks) != digest:
-        stamp(opened.chunks, index.embedder.model_id, digest)
-    index.written(digest)
-    if added or stale:
-        index.rebuild_bm25()
-    else:
-        index.bm25()  # repairs a BM25 index left stale by an interrupted run
-    new_papers = sum(p.paper_id not in records for p in papers)
+    if to_embed or to_relabel or stale:
+        mark_writing(opened.chunks)
+    _embed_and_write(index, opened, to_embed, records, progress)
+    for paper, record in to_relabel:
+        meta = paper_metadata(paper, int(record["n_chunks"]), paper_hash(paper, s))
+        opened.papers.update(ids=[paper.paper_id], metadatas=[_replacing(meta, record)])
+    _delete(opened.chunks, stale)
+    _delete(opened.papers, stale_papers)
+    _finish(index, opened, before, repair, added, added_texts, stale)
     log.info("ingest: %d added, %d removed, %d papers unchanged", len(added), len(stale), unchanged)
     return IngestReport(
         papers=len(papers),
-        chunks=len(final_ids),
+        chunks=opened.chunks.count(),
         added=len(added),
         removed=len(stale),
         unchanged_papers=unchanged,
@@ -274,7 +425,7 @@ def remove(index: PaperIndex, paper_ids: Sequence[str]) -> int:
     Under the ingest lock, like an ingest: a concurrent ingest waits, and a reader sees
     the index before or after, never between (the digest changes last).
     """
-    wanted = set(paper_ids)
+    wanted = list(dict.fromkeys(paper_ids))
     if not wanted:
         return 0
     with index.errors(), index.ingest_lock():
@@ -282,17 +433,15 @@ def remove(index: PaperIndex, paper_ids: Sequence[str]) -> int:
         opened = index.open()
         if opened is None:
             return 0
-        by_paper = _chunk_ids_by_paper(opened)
-        held = [pid for pid, _ in _paper_records(opened) if pid in wanted]
-        stale = [cid for pid in wanted for cid in by_paper.get(pid, {})]
-        for i in range(0, len(stale), _DELETE_BATCH):
-            opened.chunks.delete(ids=stale[i : i + _DELETE_BATCH])
-        for i in range(0, len(held), _DELETE_BATCH):
-            opened.papers.delete(ids=held[i : i + _DELETE_BATCH])
-        final_ids = {cid for pid, chunks in by_paper.items() if pid not in wanted for cid in chunks}
-        digest = ids_digest(final_ids)
-        stamp(opened.chunks, index.embedder.model_id, digest)
-        index.written(digest)
-        index.rebuild_bm25()
+        before = digest_of(opened.chunks)
+        repair = interrupted(opened.chunks)
+        held = [pid for i in range(0, len(wanted), _LOOKUP_BATCH)
+                for pid in opened.papers.get(ids=wanted[i : i + _LOOKUP_BATCH], include=[])["ids"]]  # fmt: skip
+        stale = _chunk_ids_of(opened, wanted)
+        if held or stale:
+            mark_writing(opened.chunks)
+        _delete(opened.chunks, stale)
+        _delete(opened.papers, held)
+        _finish(index, opened, before, repair, [], [], stale)
     log.info("removed %d papers (%d chunks)", len(held), len(stale))
     return len(held)

@@ -1,0 +1,104 @@
+"""BM25 in segments: an ingest adds a segment and marks removed rows, and ranks like a full rebuild."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import rag
+from rag.config import Settings
+from rag.index import bm25
+from rag.index.paper_index import PaperIndex
+from rag.index.store import ids_digest, iter_records, updated_digest
+from tests.test_ingest import opened, six_papers, write_jsonl  # noqa: F401 (fixture)
+
+VOCAB = "lottery ticket sparse network scaling law language model graph molecule robust adversarial".split()
+
+
+def corpus(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    return [f"c{i}" for i in range(n)], [" ".join(rng.choices(VOCAB, k=10)) for _ in range(n)]
+
+
+def test_a_segment_and_deletions_rank_like_a_full_rebuild(tmp_path: Path) -> None:
+    ids, texts = corpus(400)
+    base = bm25.build(ids, texts, "before", tmp_path / "a")
+    new_ids, new_texts = ["n1", "n2"], ["sparse lottery ticket molecule", "graph graph robust"]  # short ones
+    removed = ids[:5]
+    updated = base.updated(new_ids, new_texts, removed, "after", lambda _: [])
+    assert updated is not None and len(updated.segments) == 2 and updated.deleted == set(removed)
+    keep = [(i, t) for i, t in zip(ids, texts, strict=True) if i not in removed]
+    full = bm25.build([i for i, _ in keep] + new_ids, [t for _, t in keep] + new_texts, "x", tmp_path / "b")
+    for query in ("sparse lottery ticket molecule", "graph robust", "scaling law language"):
+        got, want = updated.search(query, 10), full.search(query, 10)
+        assert not {cid for cid, _ in got} & set(removed)
+        assert got[0][0] in {c for c, _ in want[:3]}  # random texts: near-ties may swap places
+        assert len({c for c, _ in got} & {c for c, _ in want}) >= 8  # one IDF and one length norm for all
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=0.02)
+    assert set(updated.chunk_ids) == {i for i, _ in keep} | set(new_ids)
+
+
+def test_segments_are_saved_and_loaded_and_old_ones_removed(tmp_path: Path) -> None:
+    ids, texts = corpus(50)
+    folder = tmp_path / "bm25"
+    first = bm25.build(ids, texts, "d1", folder)
+    second = first.updated(["n1"], ["sparse lottery"], ["c3"], "d2", lambda _: [])
+    assert second is not None
+    second.save(folder)
+    loaded = bm25.load(folder)
+    assert loaded is not None and loaded.digest == "d2" and loaded.deleted == {"c3"}
+    assert [s.name for s in loaded.segments] == [s.name for s in second.segments]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*(s.name for s in second.segments), "manifest.json"])
+    assert loaded.search("sparse lottery", 50)[0][0] == "n1"
+
+
+def test_many_segments_are_merged_and_too_many_deletions_ask_for_a_rebuild(tmp_path: Path) -> None:
+    ids, texts = corpus(200)
+    index = bm25.build(ids, texts, "d", tmp_path / "m")
+    text_of = dict(zip(ids, texts, strict=True))
+    for round_ in range(bm25.MAX_SEGMENTS + 2):
+        new = [f"r{round_}"]
+        text_of[new[0]] = f"round{round_} sparse"
+        step = index.updated(new, [text_of[new[0]]], [], f"d{round_}", lambda want: [text_of[i] for i in want])
+        assert step is not None
+        index = step
+    assert len(index.segments) <= bm25.MAX_SEGMENTS
+    assert set(index.chunk_ids) == set(text_of)
+    assert index.search("round3", 1)[0][0] == "r3"
+    too_many = ids[: int(len(ids) * bm25.MAX_DELETED) + 5]
+    assert index.updated([], [], too_many, "z", lambda _: []) is None
+    assert index.updated(["c1"], ["again"], ["c1"], "z", lambda _: []) is None  # a deleted row comes back
+
+
+def test_the_digest_is_updated_from_what_an_ingest_adds_and_removes() -> None:
+    ids = [f"id{i}" for i in range(100)]
+    assert ids_digest(ids) == ids_digest(reversed(ids))
+    assert updated_digest(ids_digest(ids[:60]), ids[60:], []) == ids_digest(ids)
+    assert updated_digest(ids_digest(ids), [], ids[:10]) == ids_digest(ids[10:])
+    assert ids_digest(ids[:-1]) != ids_digest(ids)
+
+
+def test_an_ingest_adds_a_bm25_segment_instead_of_rebuilding(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bm25, "MAX_DELETED", 0.5)  # six papers: one removed is more than 10% of the rows
+    rag.ingest([write_jsonl(tmp_path / "a.jsonl", six_papers[:4])], settings=fresh_settings, progress=False)
+    folder = PaperIndex(fresh_settings).bm25_folder
+    first = json.loads((folder / "manifest.json").read_text())["segments"]
+    b = write_jsonl(tmp_path / "b.jsonl", six_papers[4:])
+    rag.ingest([b], settings=fresh_settings, progress=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["segments"][: len(first)] == first and len(manifest["segments"]) == len(first) + 1
+    title = six_papers[5][0]
+    assert rag.search(title, k=1, retriever="bm25", settings=fresh_settings)[0].title == title
+    all_ids = [cid for cid, _, _ in iter_records(opened(fresh_settings).chunks, include_documents=False)]
+    assert manifest["digest"] == ids_digest(all_ids)
+    (removed,) = [p for p in rag.indexed_papers(settings=fresh_settings) if p.title == title]
+    rag.remove_papers([removed.paper_id], settings=fresh_settings)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["deleted"] and len(manifest["segments"]) == len(first) + 1
+    hits = rag.search(title, k=10, retriever="bm25", settings=fresh_settings)
+    assert title not in {h.title for h in hits}
