@@ -165,6 +165,7 @@ def _keys(s: Settings) -> tuple[tuple[object, ...], tuple[object, ...]]:
         s.embedding_model,
         s.embedding_batch_size,
         s.embedding_threads,
+        s.embedding_int8,
         s.openai_base_url,
         s.embedding_base_url,
         s.embedding_api_key,

@@ -13,7 +13,8 @@ from rag.config import Settings
 from rag.index import bm25
 from rag.index.paper_index import PaperIndex
 from rag.index.store import ids_digest, iter_records, updated_digest
-from tests.test_ingest import opened, six_papers, write_jsonl  # noqa: F401 (fixture)
+from rag.ingest.corpus import load_corpus
+from tests.test_ingest import opened, write_jsonl
 
 VOCAB = "lottery ticket sparse network scaling law language model graph molecule robust adversarial".split()
 
@@ -82,9 +83,10 @@ def test_the_digest_is_updated_from_what_an_ingest_adds_and_removes() -> None:
 
 
 def test_an_ingest_adds_a_bm25_segment_instead_of_rebuilding(
-    fresh_settings: Settings, tmp_path: Path, six_papers: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+    fresh_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bm25, "MAX_DELETED", 0.5)  # six papers: one removed is more than 10% of the rows
+    six_papers = [(p.title, p.abstract) for p in load_corpus()[:6]]
     rag.ingest([write_jsonl(tmp_path / "a.jsonl", six_papers[:4])], settings=fresh_settings, progress=False)
     folder = PaperIndex(fresh_settings).bm25_folder
     first = json.loads((folder / "manifest.json").read_text())["segments"]
