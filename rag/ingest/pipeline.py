@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Where
 from tqdm import tqdm
 
@@ -205,22 +206,17 @@ def _write(opened: Collections, writes: _Writes, batch: int) -> None:
     Record first: a reader that finds a chunk always finds its abstract, and an
     interrupted run leaves at worst a record whose chunks the next run adds.
     """
-    for i in range(0, len(writes.paper_ids), batch):
+    _upsert(opened.papers, writes.paper_ids, writes.paper_vectors, writes.abstracts, writes.paper_metas, batch)
+    _upsert(opened.chunks, writes.chunk_ids, writes.chunk_vectors, writes.chunk_texts, writes.chunk_metas, batch)
+
+
+def _upsert(
+    collection: Collection, ids: list[str], vectors: list[np.ndarray], docs: list[str], metas: list[Any], batch: int
+) -> None:
+    for i in range(0, len(ids), batch):
         part = slice(i, i + batch)
-        opened.papers.upsert(
-            ids=writes.paper_ids[part],
-            embeddings=np.array(writes.paper_vectors[part]),
-            documents=writes.abstracts[part],
-            metadatas=writes.paper_metas[part],  # type: ignore[arg-type]
-        )
-    for i in range(0, len(writes.chunk_ids), batch):
-        part = slice(i, i + batch)
-        opened.chunks.upsert(
-            ids=writes.chunk_ids[part],
-            embeddings=np.array(writes.chunk_vectors[part]),
-            documents=writes.chunk_texts[part],
-            metadatas=writes.chunk_metas[part],  # type: ignore[arg-type]
-        )
+        embeddings = np.array(vectors[part])
+        collection.upsert(ids=ids[part], embeddings=embeddings, documents=docs[part], metadatas=metas[part])
 
 
 def _write_batch(index: PaperIndex) -> int:
