@@ -35,7 +35,7 @@ class Library:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or get_settings()
         self.index = PaperIndex(self.settings, embedder)
-        self._sources: tuple[str | None, int] | None = None  # (digest, number of source files)
+        self._sources: tuple[str | None, int | None] | None = None  # (digest, number of source files)
         self._build_lock = threading.Lock()
 
     def ingest(
@@ -131,16 +131,20 @@ class Library:
     def stats(self) -> CollectionStats:
         """What the index holds: papers, chunks, source files, embedding model, location, last change.
 
-        Counting source files reads every paper's record (in pages); the result is kept until the index changes.
+        Counting source files reads every paper's record (in pages), so it is done only up to
+        SOURCE_COUNT_LIMIT papers (None beyond) and kept until the index changes.
         """
         opened = self.index.current() if self.index.exists() else None
         digest = store.digest_of(opened.chunks) if opened else None
+        papers = self.index.count()
         cached = self._sources
         if cached is None or cached[0] != digest or digest is None:
-            sources = {src for p in self.index.iter_papers() for src in p.sources}
-            cached = self._sources = (digest, len(sources))
+            counted = None
+            if papers <= SOURCE_COUNT_LIMIT:
+                counted = len({src for p in self.index.iter_papers() for src in p.sources})
+            cached = self._sources = (digest, counted)
         return CollectionStats(
-            papers=self.index.count(),
+            papers=papers,
             chunks=opened.chunks.count() if opened else 0,
             source_files=cached[1],
             embedding_model=(store.recorded_model(opened.chunks) if opened else None) or self.settings.embedding_model,
@@ -154,6 +158,8 @@ class Library:
     def close(self) -> None:
         self.index.close()
 
+
+SOURCE_COUNT_LIMIT = 50_000  # papers up to which stats() counts source files (a whole-collection read)
 
 _DEFAULTS: dict[tuple[object, ...], Library] = {}
 _DEFAULTS_LOCK = threading.Lock()

@@ -29,7 +29,7 @@ class CollectionStats:
 
     papers: int
     chunks: int
-    source_files: int
+    source_files: int | None  # None: not counted (a collection over SOURCE_COUNT_LIMIT papers)
     embedding_model: str
     location: str
     updated_at: float | None = None

@@ -14,6 +14,7 @@ from rag.config import Settings
 from rag.index import bm25
 from rag.index.paper_index import PaperIndex
 from rag.ingest.corpus import load_corpus
+from rag.library import forget_library
 from tests.test_ingest import write_jsonl
 
 
@@ -75,3 +76,15 @@ def test_the_library_table_pages_a_large_collection(
     monkeypatch.undo()
     small_rows, _ = library_ui.table(bundled_settings)  # under the limit: the whole collection, sortable
     assert len(small_rows) == total and library_ui.pages_markdown(bundled_settings, 0, "") == ""
+
+
+def test_stats_do_not_count_source_files_of_a_large_collection(
+    bundled_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = rag.Library(bundled_settings)
+    assert library.stats().source_files == 4  # the four bundled listing files
+    monkeypatch.setattr("rag.library.SOURCE_COUNT_LIMIT", 100)
+    large = rag.Library(bundled_settings).stats()
+    assert large.source_files is None and large.papers == library.count()
+    forget_library(bundled_settings)  # the shared library may have counted them before the limit changed
+    assert " – source files" in library_ui.stats_markdown(bundled_settings)

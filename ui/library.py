@@ -42,7 +42,8 @@ def stats_markdown(settings: Settings) -> str:
     st = rag.collection_stats(settings)
     when = dt.datetime.fromtimestamp(st.updated_at).strftime("%Y-%m-%d %H:%M") if st.updated_at else "–"
     return (
-        f"**{st.papers} papers** · {st.chunks} chunks · {st.source_files} source files · "
+        f"**{st.papers:,} papers** · {st.chunks:,} chunks · {st.source_files if st.source_files is not None else '–'}"
+        " source files · "
         f"embedding model {code_span(st.embedding_model)} · index {code_span(st.location)} · last change {when}"
     )
 
