@@ -29,12 +29,12 @@ HOSTILE_ABSTRACT = "We upload a listing whose title carries markup, to check tha
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test.sh installs it)")
 
 
-def _serve(bundled_settings: Settings, folder: Path, *flags: str) -> Iterator[str]:
+def _serve(bundled_settings: Settings, folder: Path, *flags: str, **env: str) -> Iterator[str]:
     index_dir = folder / "index"
     shutil.copytree(bundled_settings.index_dir, index_dir)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    with serving(["ui", "--port", str(port), *flags], url, {"RAG_INDEX_DIR": str(index_dir)}, 120):
+    with serving(["ui", "--port", str(port), *flags], url, {"RAG_INDEX_DIR": str(index_dir), **env}, 120):
         yield url
 
 
@@ -278,3 +278,32 @@ def test_read_only_app_has_no_upload_or_removal_and_no_api_for_them(read_only_ur
     with urllib.request.urlopen(read_only_url + "gradio_api/info", timeout=30) as resp:
         info = resp.read().decode()
     assert "run_add" not in info and "run_remove" not in info
+
+
+def test_a_large_collection_is_paged(bundled_settings: Settings, tmp_path: Path) -> None:
+    """Over RAG_UI_TABLE_ROWS papers, the table shows one page at a time, read from the index."""
+    total = len(rag.indexed_papers(bundled_settings))
+    for url in _serve(bundled_settings, tmp_path, RAG_UI_TABLE_ROWS="100"):
+        with chat_page(url) as page:
+            _library(page)
+            page.wait_for_function("() => document.querySelector('#library-pages').innerText.includes('Papers 1–100')")
+            page.wait_for_function(  # (a progress timer shows in the component while it loads)
+                "t => document.querySelector('#library-pages').innerText.trim() === t",
+                arg=f"Papers 1–100 of {total}, in the order they were added.",
+            )
+            first_cell = "#library-table [data-testid='cell-0-0']"
+            first_title = page.locator(first_cell).inner_text()
+            page.locator("#library-next").click()
+            shows = "t => document.querySelector('#library-pages').innerText.includes(t)"
+            page.wait_for_function(shows, arg="Papers 101–200")
+            page.wait_for_function(
+                f't => (document.querySelector("{first_cell}") || {{}}).innerText !== t', arg=first_title
+            )
+            second_title = page.locator(first_cell).inner_text()
+            page.locator(first_cell).click()  # the row ids follow the page
+            page.wait_for_function(
+                "t => document.querySelector('#library-abstract').innerText.startsWith(t)", arg=second_title
+            )
+            page.locator("#library-previous").click()
+            page.wait_for_function("() => document.querySelector('#library-pages').innerText.includes('Papers 1–100')")
+            page.screenshot(path=str(ARTIFACTS / "ui-library-paged.png"), full_page=True)
