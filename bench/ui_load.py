@@ -4,7 +4,12 @@ Starts `rag ui` on a fresh bundled index on a free loopback port; every user ask
 waits for each full answer. Prints answered/failed, latency p50/p95, and the CPU and resident memory of the
 server. `--client gradio` uses gradio_client (one thread per user: on 2 cores the clients take most of the CPU);
 `--client http` speaks Gradio's HTTP API directly with httpx (light), to show what the server itself sustains.
-Usage: python bench/ui_load.py [--clients 20] [--questions 10] [--client gradio|http]
+With the http client the server's memory is sampled after every answer: it should stay flat after the first
+`--warmup` answers, since the server keeps at most RAG_UI_SESSIONS sessions (200) and a bounded conversation in
+each. `--sessions S` makes the answers come from S browser sessions, each keeping its conversation on the server
+(`--sessions 200 --clients 20 --questions 100` is 2,000 answers from 200 sessions); without it, every answer
+opens a new session, as an API client does.
+Usage: python bench/ui_load.py [--clients 20] [--questions 10] [--client gradio|http] [--sessions S]
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--clients", type=int, default=20)
 parser.add_argument("--questions", type=int, default=10)
 parser.add_argument("--client", choices=["gradio", "http"], default="gradio")
+parser.add_argument("--sessions", type=int, default=0, help="answers come from this many sessions (else one each)")
+parser.add_argument("--warmup", type=int, default=200, help="answers before memory is taken as warmed up")
 args = parser.parse_args()
+if args.sessions:
+    args.client = "http"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -65,9 +74,16 @@ peak = [0.0]
 lock = threading.Lock()
 
 
-def ask_http(client: httpx.Client, question: str) -> str:
-    """Gradio's HTTP API: POST the call, then read its server-sent events to the end."""
-    event = client.post(f"{url}gradio_api/call/answer", json={"data": [question, [], [], 5]}).json()["event_id"]
+rss_after: list[float] = []  # server memory after each answer, in answer order
+
+
+def ask_http(client: httpx.Client, question: str, session: str | None = None) -> str:
+    """Gradio's HTTP API: POST the call (in `session`, whose conversation the server keeps), then read its
+    server-sent events to the end."""
+    body: dict[str, object] = {"data": [question, [], 5]}
+    if session:
+        body["session_hash"] = session
+    event = client.post(f"{url}gradio_api/call/answer", json=body).json()["event_id"]
     last = ""
     with client.stream("GET", f"{url}gradio_api/call/answer/{event}") as stream:
         for line in stream.iter_lines():
@@ -90,12 +106,15 @@ def user(n: int) -> None:
                 _, chat = gradio.predict(question, [], 5, api_name="/answer")
                 reply = str(chat)
             else:
-                reply = ask_http(http, question)
+                session = f"bench-{(n + i * args.clients) % args.sessions}" if args.sessions else None
+                reply = ask_http(http, question, session)
             ok = "answered by" in reply
         except Exception as exc:  # a failed request is what this benchmark counts
             ok, reply = False, str(exc)
         with lock:
             (latencies.append(time.perf_counter() - start) if ok else failures.append(reply[:200]))
+            if args.client == "http":
+                rss_after.append(rss_mb(proc.pid))
 
 
 def watch_memory(stop_event: threading.Event) -> None:
@@ -129,5 +148,13 @@ print(
 per_answer = 1000 * server_cpu / max(1, len(latencies))
 print(f"server CPU {server_cpu:.1f} s = {server_cpu / wall:.0%} of one core; {per_answer:.0f} ms per answer")
 print(f"server resident memory: peak {peak[0]:.0f} MB, after the run {settled:.0f} MB")
+if len(rss_after) > args.warmup:
+    warm = rss_after[args.warmup :]
+    sessions = args.sessions or len(rss_after)
+    print(
+        f"{len(rss_after)} answers from {sessions} sessions: memory after {args.warmup} answers (warm-up) "
+        f"{warm[0]:.0f} MB, at the end {warm[-1]:.0f} MB; after warm-up it ranged {min(warm):.0f}–{max(warm):.0f} MB "
+        f"(spread {max(warm) - min(warm):.0f} MB)"
+    )
 for failure in failures[:3]:
     print("failure:", failure)

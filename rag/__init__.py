@@ -7,6 +7,10 @@ Library per configuration, `load_corpus`, `ingest` (alias `build_index`), `searc
 
 from __future__ import annotations
 
+from rag.privacy import apply_privacy_switches
+
+apply_privacy_switches()  # before any library below reads its telemetry switch
+
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from rag.index.errors import (
     RagIndexError,
 )
 from rag.ingest.corpus import load_corpus
-from rag.ingest.formats import CorpusError
+from rag.ingest.errors import CorpusError
 from rag.ingest.pipeline import IngestReport
 from rag.library import Library, library_for
 from rag.types import Answer, Citation, CollectionStats, Hit, Paper

@@ -14,7 +14,7 @@ import rag
 from rag.answer.answerers import ANSWERERS, BackendError
 from rag.index.errors import RagIndexError
 from rag.index.search import MAX_K, RETRIEVERS
-from rag.ingest.formats import CorpusError
+from rag.ingest.errors import CorpusError
 from rag.local.server import LocalModelError
 from rag.offline import ModelFileError
 

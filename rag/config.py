@@ -176,6 +176,13 @@ class Settings(BaseSettings):
         description="papers the Library table shows at once; a larger collection is paged, never read whole",
     )
     ui_concurrency: int = Field(default=4, ge=1, le=64, description="answers the chat UI computes at once")
+    ui_sessions: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="browser sessions whose conversation the chat server keeps (the least recently active beyond "
+        "this start afresh): bounds the server's memory",
+    )
 
     @field_validator("llm")
     @classmethod

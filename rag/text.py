@@ -14,6 +14,9 @@ from rapidfuzz import fuzz, process
 _NON_WORD_RE = re.compile(r"[\W_]+", re.UNICODE)
 # C0/C1 control characters except tab and newline.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Invisible format characters: bidirectional controls (U+202E makes "Survey \u202edetcarteR" display as "Survey
+# Retracted") and zero-width characters that hide inside words (space, non-joiner, joiner, word joiner, BOM).
+_INVISIBLE_RE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -24,8 +27,9 @@ def normalise_title(title: str) -> str:
 
 
 def strip_control(text: str) -> str:
-    """Remove control characters that could garble prompts, logs or the terminal."""
-    return _CONTROL_RE.sub(" ", text)
+    """`text` without control characters (each becomes a space: they could garble prompts, logs or the terminal)
+    and without invisible bidi and zero-width characters (removed: they disguise what a title says)."""
+    return _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", text))
 
 
 def has_surrogates(text: str) -> bool:

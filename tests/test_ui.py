@@ -135,7 +135,7 @@ def test_export_lists_questions_answers_and_numbered_references_with_source_file
         {"role": "assistant", "content": "The collection does not answer this."},
     ]
     md = conversation_markdown(history, {"p1": ("mine.jsonl",)})
-    assert "## 1. What is a lottery ticket?" in md and "A subnetwork [1]." in md
+    assert "## 1. What is a lottery ticket?" in md and "A subnetwork \\[1\\]." in md  # shows as [1]
     assert "1. *Paper One* — “We find subnetworks.” (source file: mine.jsonl)" in md
     assert "## 2. And later?" in md and "The collection does not answer this." in md and "\x07" not in md
 

@@ -38,7 +38,7 @@ def _file(tmp_path: Path, name: str, content: bytes) -> Path:
     [
         ("paper.pdf", b"%PDF-1.7", "only .jsonl, .csv, .txt"),
         ("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00", "binary file"),
-        ("latin1.txt", "Caf\xe9 au lait, a paper title\n".encode("latin-1"), "not UTF-8"),
+        ("latin1.txt", "Caf\xe9 au lait, a paper title\n".encode("latin-1"), "not valid UTF-8"),
         ("empty.jsonl", b"\n\n", "empty"),
         ("list.jsonl", b"[1, 2, 3]\n", "one JSON object per line"),
         ("one-column.csv", b"just a title\n", "header row"),

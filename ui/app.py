@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,13 +16,15 @@ from typing import Any, cast
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
 from rag.library import library_for
-from ui.export import conversation_markdown, write_export
+from ui.export import conversation_markdown
 from ui.format import code_span, escape, format_answer, format_error, format_partial
+from ui.guard import Guard, LoginThrottle
 from ui.library import CSS as LIBRARY_CSS
 from ui.library import build_library_tab
 
@@ -45,6 +49,7 @@ def header(settings: Settings, papers: int) -> str:
 
 
 Update = tuple[str, Chat, History]
+HISTORY_TURNS = 50  # messages a session keeps (25 questions and answers): follow-ups and the export use these
 FAILED = "Something went wrong answering this; see the server log."
 
 
@@ -69,7 +74,7 @@ def respond(message: str, chat: Chat, history: History, k: float, settings: Sett
                         {"title": c.title, "paper_id": c.paper_id, "evidence": c.evidence} for c in item.citations
                     ],
                 }
-                history = [*history, {"role": "user", "content": message}, turn]
+                history = [*history, {"role": "user", "content": message}, turn][-HISTORY_TURNS:]
             else:
                 draft += item
                 chat = [*chat[:turn_start], {"role": "assistant", "content": format_partial(draft)}]
@@ -107,7 +112,8 @@ def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.B
     s = settings or get_settings()
     papers = library_for(s).count()
     demo: gr.Blocks
-    with gr.Blocks(title="Ask the papers", analytics_enabled=False) as demo:
+    # Gradio keeps uploads and files it serves in its cache: delete what is older than an hour, every 10 minutes.
+    with gr.Blocks(title="Ask the papers", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         head = gr.Markdown(header(s, papers), elem_id="header")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"):
@@ -148,9 +154,8 @@ def _chat(s: Settings) -> None:
         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
         stop = gr.Button("Stop", scale=1, elem_id="stop", variant="stop")
         new = gr.Button("New chat", scale=1, elem_id="new-chat")
-    export = gr.DownloadButton(
-        "Export as Markdown", value=None, interactive=False, size="sm", elem_id="export"
-    )  # fmt: skip
+    export = gr.Button("Export as Markdown", interactive=False, size="sm", elem_id="export")
+    exported = gr.Textbox(visible=False, elem_id="export-text")
     gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
     with gr.Accordion("Settings", open=False):
         k = gr.Slider(1, 10, value=s.top_k, step=1, label="Sources to retrieve (k)")
@@ -162,21 +167,34 @@ def _chat(s: Settings) -> None:
     def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
         yield from respond(message, chat, hist, k_value, s)
 
-    def export_file(hist: History) -> Any:
-        if not hist:
-            return gr.update(value=None, interactive=False)
+    def export_markdown(hist: History) -> str:
         cited = {str(c["paper_id"]) for turn in hist for c in turn.get("citations") or []}
         sources_of = {p.paper_id: p.sources for p in rag.indexed_papers(settings=s, ids=sorted(cited))} if cited else {}
-        return gr.update(value=str(write_export(conversation_markdown(hist, sources_of))), interactive=True)
+        return conversation_markdown(hist, sources_of)
+
+    def can_export(hist: History) -> Any:
+        return gr.update(interactive=bool(hist))
 
     answering = []
     for trigger in (box.submit, send.click):
         event = trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
-        event.then(export_file, [history], [export])
+        event.then(can_export, [history], [export])
         answering.append(event)
     # Stop ends the stream where it is (a chat model stops generating); the partial answer says so.
     stop.click(mark_stopped, [chatbot], [chatbot], cancels=cast(Any, answering), queue=False)
-    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(export_file, [history], [export])
+    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(can_export, [history], [export])
+    # Export only when asked, and nothing is written on the server: the browser saves the text it is sent.
+    export.click(export_markdown, [history], [exported]).then(None, [exported], None, js=SAVE_MARKDOWN_JS)
+
+
+SAVE_MARKDOWN_JS = """(text) => {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], {type: "text/markdown;charset=utf-8"}));
+  const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString();
+  link.download = "conversation-" + now.slice(0, 19).replace(/[-:]/g, "").replace("T", "-") + ".md";
+  document.body.appendChild(link); link.click(); link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}"""
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -228,6 +246,7 @@ def launch(
             f"binding to {host}{' with a share link' if share else ''} lets others add and remove papers: "
             "add --auth user:password (or set RAG_UI_AUTH, or --auth-file FILE), or --read-only"
         )
+    check_port_free(host, port)
     if not rag.index_exists(s):
         print(f"building the index of the bundled papers at {s.index_location()} (first run only)…", flush=True)
         rag.ingest(settings=s, progress=True)
@@ -242,7 +261,26 @@ def launch(
         auth=logins or None,
         max_file_size=f"{s.upload_max_mb}mb",
         css=LIBRARY_CSS,
+        # Each browser session's state (its conversation, a copy of the page's values) is kept for the
+        # `ui_sessions` most recently active ones: memory stays bounded however many visitors come.
+        state_session_capacity=s.ui_sessions,
+        app_kwargs={"middleware": [Middleware(Guard, read_only=read_only, throttle=LoginThrottle())]},
     )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A ValueError naming --port when `port` on `host` is taken (checked before anything is printed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ValueError(f"port {port} on {host} is already in use; choose another with --port") from None
+            raise ValueError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port"
+            ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,16 @@
-"""The conversation as a Markdown file: questions, answers and numbered references with their source files."""
+"""The conversation as Markdown: questions, answers and numbered references with their source files.
+
+Every piece of paper or model text is escaped (ui.format.escape, no links), so a title such as
+`*[click](javascript:…)*` or an abstract holding `![img](http://…)` stays text in any Markdown viewer.
+The chat sends it to the browser, which saves it: nothing is written on the server.
+"""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from rag.text import strip_control
+from ui.format import escape
 
 
 def conversation_markdown(history: list[dict[str, Any]], sources_of: dict[str, tuple[str, ...]]) -> str:
@@ -23,7 +26,7 @@ def conversation_markdown(history: list[dict[str, Any]], sources_of: dict[str, t
             n += 1
             lines += [f"## {n}. {_line(turn['content'])}", ""]
             continue
-        lines += [strip_control(str(turn.get("text", turn.get("content", "")))), ""]
+        lines += [_answer(str(turn.get("text", turn.get("content", "")))), ""]
         citations = turn.get("citations") or []
         if citations:
             lines += ["**References**", ""]
@@ -35,13 +38,13 @@ def conversation_markdown(history: list[dict[str, Any]], sources_of: dict[str, t
 
 
 def _line(text: str) -> str:
-    return " ".join(strip_control(str(text)).split())
+    return " ".join(escape(str(text), links=False).split())
 
 
-def write_export(markdown: str, folder: Path | None = None) -> Path:
-    """The Markdown in a new file (in a private temporary folder unless `folder` is given)."""
-    target = (
-        Path(folder or tempfile.mkdtemp(prefix="rag-export-")) / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.md"
-    )
-    target.write_text(markdown, encoding="utf-8")
-    return target
+def _answer(text: str) -> str:
+    """The answer's lines escaped; a list answer's "- " bullets stay bullets."""
+    out = []
+    for line in text.splitlines():
+        bullet = line.startswith("- ")
+        out.append(("- " if bullet else "") + _line(line[2:] if bullet else line))
+    return "\n".join(out)

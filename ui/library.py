@@ -8,14 +8,17 @@ chat answered meanwhile sees the index before or after, never half-written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from filelock import FileLock, Timeout
+from gradio.utils import get_upload_folder
 
 import rag
 from rag.config import Settings
@@ -154,6 +157,21 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
     )
 
 
+def discard_uploads(paths: list[str]) -> None:
+    """Delete Gradio's copies of uploaded files (and their folders) once they were ingested or refused.
+
+    Only files inside Gradio's upload folder are touched: a path from anywhere else is left alone.
+    """
+    cache = Path(get_upload_folder()).resolve()
+    for raw in paths:
+        path = Path(raw).resolve()
+        if cache not in path.parents:
+            continue
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder still holds another file: keep it
+            path.parent.rmdir()
+
+
 def _choices(rows: list[list[Any]], paper_ids: list[str]) -> Any:
     """The remove picker's options: the papers the table shows, by title."""
     return gr.update(choices=[(row[0], pid) for row, pid in zip(rows, paper_ids, strict=True)], value=[])
@@ -267,7 +285,10 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         paths: list[str] | None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (how Gradio injects progress)
     ) -> Iterator[str]:
-        yield from add_files(paths, settings, max_mb)
+        try:
+            yield from add_files(paths, settings, max_mb)
+        finally:
+            discard_uploads(paths or [])
 
     added = add.click(run_add, [files], [status], concurrency_limit=None)
     written = [stats, grid, ids, choose, shown]

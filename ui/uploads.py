@@ -9,16 +9,17 @@ The folder is the caller's to delete (see `staged`).
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from rag.ingest.errors import CorpusError
+from rag.ingest.sniff import check_content as sniff
+
 ALLOWED = (".jsonl", ".csv", ".txt")
 _UNSAFE = re.compile(r"[^\w.\-]+")
-_SNIFF_BYTES = 64 * 1024
 
 
 class UploadError(ValueError):
@@ -32,32 +33,16 @@ def safe_name(name: str) -> str:
 
 
 def check_content(path: Path, name: str) -> None:
-    """Raise UploadError unless the file's content is what its extension says."""
+    """Raise UploadError unless the file's content is what its extension says (the check `rag ingest` makes)."""
     suffix = Path(name).suffix.lower()
     if suffix not in ALLOWED:
         raise UploadError(f"{name}: only {', '.join(ALLOWED)} files can be added (JSONL, CSV or a listing page)")
-    with path.open("rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    if b"\x00" in head:
-        raise UploadError(f"{name}: this is a binary file, not {suffix} text")
     try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte character cut at the sniffing limit is fine
-            raise UploadError(f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-        text = head[: exc.start].decode("utf-8-sig")
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    if not first:
+        has_text = sniff(path, name)
+    except CorpusError as exc:
+        raise UploadError(str(exc)) from None
+    if not has_text:
         raise UploadError(f"{name}: the file is empty")
-    if suffix == ".jsonl":
-        try:
-            ok = isinstance(json.loads(first), dict)
-        except ValueError:
-            ok = False
-        if not ok and len(first) < len(text):  # a first line longer than the sniffed part is judged by the parser
-            raise UploadError(f'{name}:1: a .jsonl file holds one JSON object per line, like {{"title": …}}')
-    if suffix == ".csv" and "," not in first and "\t" not in first and ";" not in first:
-        raise UploadError(f"{name}:1: a .csv file starts with a header row such as title,abstract")
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from rag.ingest.formats import CorpusError, Record, parse_file, resolve_run_together
+from rag.ingest.errors import CorpusError
+from rag.ingest.formats import Record, parse_file, resolve_run_together
 from rag.text import normalise_title
 from rag.types import MetaValue, Paper
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.ingest.errors import CorpusError
+from rag.ingest.sniff import NOT_UTF8, check_content, csv_delimiter
 from rag.ingest.titles import split_title
 from rag.text import has_surrogates, strip_control
 from rag.types import MetaValue
@@ -27,17 +29,6 @@ MAX_META_FIELDS = 32
 MAX_META_KEY_CHARS = 64
 MAX_META_VALUE_CHARS = 2000
 _INT64 = 2**63
-
-
-class CorpusError(ValueError):
-    """An input file cannot be read as papers; the message names the file and line."""
-
-    def __init__(self, path: Path | str, line: int | None, problem: str) -> None:
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {problem}")
-        self.path = str(path)
-        self.line = line
-        self.problem = problem
 
 
 @dataclass
@@ -213,7 +204,9 @@ def parse_jsonl(path: Path, text: str) -> list[Record]:
 
 
 def parse_csv(path: Path, text: str) -> list[Record]:
-    reader = csv.DictReader(io.StringIO(text))
+    """A CSV with a header row naming title and abstract columns, separated by commas, semicolons or tabs."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    reader = csv.DictReader(io.StringIO(text), delimiter=csv_delimiter(header))
     fields = [f.strip() for f in reader.fieldnames or []]
     if "title" not in fields or "abstract" not in fields:
         raise CorpusError(path, 1, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
@@ -237,13 +230,14 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise CorpusError(path, line, "not valid UTF-8 text; convert the file to UTF-8 (e.g. with iconv)") from None
+        raise CorpusError(path, line, NOT_UTF8) from None
 
 
 def parse_file(path: Path) -> list[Record]:
     """Records of one input file, by its extension (.jsonl, .csv, anything else: listing)."""
     if not path.is_file():
         raise CorpusError(path, None, "no such file")
+    check_content(path)
     text = read_text(path)
     if not text.strip():
         log.warning("%s: empty file, nothing to ingest", path)

@@ -29,13 +29,20 @@ HOSTILE_ABSTRACT = "We upload a listing whose title carries markup, to check tha
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test.sh installs it)")
 
 
-def _serve(bundled_settings: Settings, folder: Path, *flags: str, **env: str) -> Iterator[str]:
+def _serve(bundled_settings: Settings, folder: Path, *flags: str, **env_overrides: str) -> Iterator[str]:
+    """The app on its own index copy, with its own temp folder (`folder/tmp`) and Gradio cache (`folder/gradio`)."""
     index_dir = folder / "index"
     shutil.copytree(bundled_settings.index_dir, index_dir)
+    (folder / "tmp").mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    with serving(["ui", "--port", str(port), *flags], url, {"RAG_INDEX_DIR": str(index_dir), **env}, 120):
+    env = {"RAG_INDEX_DIR": str(index_dir), "TMPDIR": str(folder / "tmp"), "GRADIO_TEMP_DIR": str(folder / "gradio")}
+    with serving(["ui", "--port", str(port), *flags], url, env | env_overrides, 120):
         yield url
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +95,7 @@ def _upload(page: Any, *files: Path) -> str:
     return str(status.inner_text())
 
 
-def test_upload_then_ask_cites_the_new_paper(page: Any, tmp_path: Path) -> None:
+def test_upload_then_ask_cites_the_new_paper(page: Any, tmp_path: Path, library_folder: Path) -> None:
     _library(page)
     before = _papers(page)
     upload = tmp_path / "capybara.jsonl"
@@ -96,6 +103,9 @@ def test_upload_then_ask_cites_the_new_paper(page: Any, tmp_path: Path) -> None:
     upload.write_text("".join(json.dumps(x) + "\n" for x in lines))
     status = _upload(page, upload)
     assert "2 new, 0 updated, 0 unchanged" in status, status
+    # The uploaded original is deleted from Gradio's cache once ingested (and the staged copy with its folder).
+    assert "capybara.jsonl" not in _files(library_folder / "gradio")
+    assert _files(library_folder / "tmp") == []
     page.wait_for_function(f"() => document.querySelector('#library-stats').innerText.startsWith('{before + 2} ')")
     assert f"{before + 2} papers" in page.locator("#header").inner_text()  # the chat header follows
 
@@ -169,15 +179,21 @@ def test_remove_asks_first_and_the_paper_is_no_longer_retrieved(page: Any) -> No
     assert "YOLOv4: Optimal Speed" not in page.locator("#chat").inner_text().split("Sources")[-1]
 
 
-def test_export_downloads_the_conversation_as_markdown(page: Any) -> None:
+def test_export_downloads_the_conversation_as_markdown_and_leaves_no_file(page: Any, library_folder: Path) -> None:
     ask(page, "What are emergent abilities of large language models?")
+    ask(page, "Which papers are about lottery tickets in neural networks?")
     page.wait_for_function("() => !document.querySelector('#export').disabled")
+    # Answers alone write nothing: no export folder in $TMPDIR, no conversation in Gradio's cache.
+    assert not any(name.endswith(".md") for name in _files(library_folder / "tmp") + _files(library_folder / "gradio"))
     with page.expect_download() as download:
         page.locator("#export").click()
+    assert re.fullmatch(r"conversation-\d{8}-\d{6}\.md", download.value.suggested_filename)
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# Ask the papers: conversation")
     assert "## 1. What are emergent abilities of large language models?" in text
     assert "1. *Emergent Abilities of Large Language Models* — “" in text and "(source file: " in text
+    assert "## 2. Which papers are about lottery tickets in neural networks?" in text
+    assert not any(name.endswith(".md") for name in _files(library_folder / "tmp") + _files(library_folder / "gradio"))
 
 
 def test_each_cited_paper_has_a_copy_button_for_its_title_and_evidence(page: Any, library_url: str) -> None:
