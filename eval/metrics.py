@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 RANKED_KINDS = ("single", "title", "followup")
-MISSES = ("unknown_name", "missing_metric", "missing_detail", "off_topic")
+MISSES = ("unknown_name", "missing_metric", "missing_detail", "listed_only", "off_topic")
 Record = dict[str, Any]
 
 
@@ -44,6 +44,8 @@ def score_item(item: Record, answer: Record, retrieved: list[str], corpus_titles
     rank = _rank(gold, retrieved) if gold else None
     facts = item.get("answer_facts") or []
     text = normalise(answer["text"])
+    titles = {h["paper_id"]: h["title"] for h in answer["sources"]}
+    support = [[p, titles.get(pid) in gold] for pid, p in answer.get("paper_support", {}).items()]
     return {
         "rank": rank,
         "recall@5": len(set(gold) & set(retrieved[:5])) / len(gold) if gold else None,
@@ -56,6 +58,9 @@ def score_item(item: Record, answer: Record, retrieved: list[str], corpus_titles
         "abstained": bool(answer["abstained"]),
         "facts_found": sum(normalise(f) in text for f in facts),
         "facts_total": len(facts),
+        # Searched with another turn's words although the question stands alone.
+        "carried_over": answer.get("standalone_question", answer.get("question")) != answer.get("question"),
+        "support": support,  # [P(the paper answers), whether it is gold] per source, for the reliability diagram
     }
 
 
@@ -105,8 +110,28 @@ def summarise(records: list[Record]) -> Record:
         },
         "wrongly_abstained": _mean(s["abstained"] for s in answerable),
         "answer_facts": round(sum(s["facts_found"] for s in answerable) / facts_total, 4) if facts_total else None,
+        "topic_carry_over": sum(bool(s.get("carried_over")) for s in followup["standalone"]),
+        "reliability": reliability([pair for r in ok for pair in r["scores"].get("support", [])]),
         "latency_ms": {stage: _percentiles(v) for stage, v in timings.items()},
     }
+
+
+def reliability(pairs: list[list[Any]], bins: int = 10) -> dict[str, Any]:
+    """Predicted P(the paper answers) against how often it did (is gold), in equal-width bins; Brier score."""
+    if not pairs:
+        return {"bins": [], "brier": None, "papers": 0}
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(p, g) for p, g in pairs if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if inside:
+            out.append({
+                "from": lo, "to": hi, "papers": len(inside),
+                "predicted": round(sum(p for p, _ in inside) / len(inside), 4),
+                "observed": round(sum(bool(g) for _, g in inside) / len(inside), 4),
+            })  # fmt: skip
+    brier = sum((p - bool(g)) ** 2 for p, g in pairs) / len(pairs)
+    return {"bins": out, "brier": round(brier, 4), "papers": len(pairs)}
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:

@@ -21,7 +21,7 @@ TABLE_METRICS = [
     "gold_cited_followup", "gold_cited_followup_dependent", "gold_cited_followup_standalone",
     "citation_precision", "citation_recall", "multi_citation_recall", "multi_citation_precision",
     "hallucinated_citations", "unanswerable_abstained", *(f"unanswerable_abstained_{m}" for m in MISSES),
-    "wrongly_abstained", "answer_facts", "errors",
+    "wrongly_abstained", "answer_facts", "topic_carry_over", "errors",
 ]  # fmt: skip
 PACKAGES = ["paper-rag", "chromadb", "langchain-core", "langchain-openai", "gradio", "onnxruntime", "llama-cpp-python"]
 
@@ -62,6 +62,8 @@ def _metrics_table(runs: dict[str, Any], previous: dict[str, Any] | None) -> lis
             lat = runs[label]["metrics"]["latency_ms"].get(stage)
             cells.append(f"{lat['p50']:.0f} / {lat['p95']:.0f}" if lat else "–")
         lines.append(f"| latency {stage} p50 / p95 (ms) | " + " | ".join(cells) + (" | |" if previous else " |"))
+    briers = [_fmt((runs[label]["metrics"].get("reliability") or {}).get("brier")) for label in labels]
+    lines.append("| answerability Brier score (papers) | " + " | ".join(briers) + (" | |" if previous else " |"))
     return lines
 
 
@@ -101,6 +103,24 @@ def _plots(out: Path, runs: dict[str, Any]) -> list[str]:
     fig.savefig(out / "latency.png", dpi=110)
     plt.close(fig)
     files.append("latency.png")
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for label, run in runs.items():
+        bins = run["metrics"].get("reliability", {}).get("bins", [])
+        if bins:
+            ax.plot([b["predicted"] for b in bins], [b["observed"] for b in bins], marker="o", label=label[:40])
+            for b in bins:
+                ax.annotate(str(b["papers"]), (b["predicted"], b["observed"]), fontsize=6, xytext=(3, -8),
+                            textcoords="offset points")  # fmt: skip
+    ax.set_xlabel("predicted P(the paper answers)")
+    ax.set_ylabel("observed share of gold papers")
+    ax.set_title("Answerability model: reliability (papers per bin)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / "reliability.png", dpi=110)
+    plt.close(fig)
+    files.append("reliability.png")
     return files
 
 

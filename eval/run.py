@@ -17,7 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 import rag
-from eval.datasets import QUESTIONS, SPLITS, load_items
+from eval.datasets import SPLITS, history_for, load_items
 from eval.metrics import score_item, summarise
 from eval.report import write_outputs
 from rag.answer.answerers import ANSWERERS, backend_name
@@ -45,9 +45,9 @@ def run_one(
     try:
         for item in tqdm(items, desc=label, unit="q", file=sys.stderr, disable=None):  # None: off when not a TTY
             record: dict[str, Any] = {"run": label, **{k: item[k] for k in ("id", "kind", "question", "gold_titles")}}
-            record.update({k: item[k] for k in ("split", "followup_type", "miss") if k in item})
+            record.update({k: item[k] for k in ("split", "followup_type", "miss", "styles") if k in item})
             try:
-                answer = rag.ask(item["question"], history=item.get("history"), settings=settings)
+                answer = rag.ask(item["question"], history=history_for(item), settings=settings)
                 # Retrieval as the answer saw it: without the papers a relative follow-up leaves out.
                 leave_out = set(answer.excluded_titles)
                 found = rag.search(answer.standalone_question, k=10 + len(leave_out), settings=settings)
@@ -56,6 +56,8 @@ def run_one(
                 record.update(
                     answer=data["text"],
                     citations=[c["title"] for c in data["citations"]],
+                    standalone_question=data["standalone_question"],
+                    confidence=data["confidence"],
                     abstained=data["abstained"],
                     retrieved=retrieved,
                     timings=data["timings"],
@@ -122,10 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--split",
         action="append",
         choices=SPLITS,
-        help="dev (tune on), test (report), all (default); repeatable",
+        help="train (fit on), dev (tune on), test (report, blind), test-v1 (the earlier report split), all "
+        "(default); repeatable",
     )
     p.add_argument("--limit", type=int, help="only the first N items (of each split)")
-    p.add_argument("--questions", type=Path, default=QUESTIONS)
+    p.add_argument("--questions", type=Path, default=None, help="one JSONL file (default: the three eval files)")
     p.add_argument("--out", type=Path, help="output folder (default eval/results/<timestamp>)")
     p.add_argument("--compare", type=Path, help="a previous output folder: adds a delta column")
     p.add_argument(

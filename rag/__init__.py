@@ -57,12 +57,12 @@ def search(
     return library_for(settings).search(query, k, retriever, settings=settings)
 
 
-def ask(question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
+def ask(question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Answer:
     """Answer `question`, citing the papers it rests on. Overrides: `k`, `settings`, any Settings field."""
     return library_for(overrides.get("settings")).ask(question, history, **overrides)
 
 
-def ask_stream(question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Iterator[str | Answer]:
+def ask_stream(question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Iterator[str | Answer]:
     """Text pieces as the answer is written, then the final verified `Answer`."""
     return library_for(overrides.get("settings")).ask_stream(question, history, **overrides)
 

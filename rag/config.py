@@ -23,41 +23,27 @@ def default_data_dir() -> Path:
 
 
 class AnswerTuning(BaseModel):
-    """The thresholds that decide what the offline answerer quotes and when an answer is withheld.
+    """How answers are shaped, and overrides of the answerability model's thresholds.
 
-    Calibrated on the evaluation set's dev split (the test split is only reported); set as
-    RAG_ANSWER__<NAME> (e.g. RAG_ANSWER__MIN_COSINE=0.4).
+    Whether to answer is decided by the answerability model (rag.answer.answerability), with thresholds
+    chosen on the evaluation set's dev split and shipped with it; set RAG_ANSWER__<NAME> to override.
     """
 
-    min_cosine: float = Field(
-        default=0.42,
-        ge=-1,
-        le=1,
-        description="best sentence cosine below which no sentence is about the question: abstain",
-    )
-    min_score: float = Field(
-        default=0.38, ge=0, le=1, description="combined score (0.6 cosine + 0.4 term overlap) a quoted sentence needs"
-    )
-    near_best: float = Field(
-        default=0.10, ge=0, le=1, description="sentences scoring within this of the best are quoted too"
-    )
-    detail_min_cosine: float = Field(
-        default=0.3,
-        ge=-1,
-        le=1,
-        description="cosine a sentence needs to count as stating a detail the question asks for",
-    )
-    list_min_relevance: float = Field(
-        default=0.5,
+    answer_threshold: float | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="paper relevance (best sentence, abstract term coverage, top sentence cosines) a list answer needs",
+        description="probability the best paper needs for an answer (lower: fewer abstentions, more wrong "
+        "answers); default: the fitted model's, chosen on dev",
     )
-    list_near_best: float = Field(
-        default=0.15, ge=0, le=1, description="a listed paper's best sentence scores within this of the best one"
+    list_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="probability a paper needs to be named in a 'which papers…' answer; default: the fitted model's",
     )
-    max_sentences: int = Field(default=3, ge=1, le=20, description="sentences an offline answer quotes at most")
-    max_per_paper: int = Field(default=2, ge=1, le=20, description="sentences quoted from one paper at most")
+    max_sentences: int = Field(default=3, ge=1, le=20, description="sentences an explanation quotes at most")
+    max_per_paper: int = Field(default=2, ge=1, le=20, description="sentences a lookup quotes from its paper")
     support: float = Field(
         default=0.5,
         ge=0,

@@ -81,7 +81,7 @@ class Library:
             return search(self.index, query, k, retriever, settings=settings)
 
     def ask_stream(
-        self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any
+        self, question: str, history: list[dict[str, Any]] | None = None, **overrides: Any
     ) -> Iterator[str | Answer]:
         """Text pieces as the answer is written, then the verified Answer (builds the index on first use)."""
         from rag.answer.ask import ask_stream
@@ -96,7 +96,7 @@ class Library:
         yield first
         yield from stream
 
-    def ask(self, question: str, history: list[dict[str, str]] | None = None, **overrides: Any) -> Answer:
+    def ask(self, question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Answer:
         """Answer `question`, citing the papers it rests on (see rag.answer.ask)."""
         *_, final = self.ask_stream(question, history, **overrides)  # text pieces, then the Answer
         assert not isinstance(final, str)

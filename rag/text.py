@@ -91,7 +91,9 @@ GENERIC = frozenset(
     "paper papers work study studies propose proposed show shows shown method methods approach approaches "
     "result results use used using based new novel also well can may might collection abstract abstracts "
     "authors author say says said tell explain describe describes described find found does do did "
-    "question answer answers model models way ways many much one two first".split()
+    "question answer answers model models way ways many much one two first tldr tl summarise summarize summary "
+    "summarising summarizing anyone someone somebody please know want need looking give show list idea main key "
+    "like im thing things kind kinds sort".split()
 )
 FUNCTION_WORDS = frozenset(
     "a about above after again against all am an and any are aren as at be because been before being below "
@@ -160,8 +162,9 @@ def same_title(written: str, title: str, threshold: float) -> bool:
 
 # A word that is a name: an inner capital or digit (RoBERTa, DINOv2, GPT-NeoX-20B), all capitals (MMLU), or a
 # capitalised word that does not start the sentence (the Gopher paper, Inception Score).
-_NAME_TOKEN_RE = re.compile(r"[A-Za-z][\w\-]*[\w]|[A-Za-z]")
-_QUOTED_NAME_RE = re.compile(r"[\"“'‘]([^\"“”'’]{3,200})[\"”'’]")
+_NAME_TOKEN_RE = re.compile(r"(?<![\w\-])[A-Za-z][\w\-]*[\w]|(?<![\w\-])[A-Za-z]")
+# A quote opens after a non-letter (so "I'm … teacher's" quotes nothing) and closes before one.
+_QUOTED_NAME_RE = re.compile(r"(?<!\w)[\"“'‘]([^\"“”'’]{3,200})[\"”'’](?!\w)")
 _COMMON_CAPITALISED = frozenset(
     "i what which who whom whose when where why how is are was were do does did can could should would will "
     "has have had any there this that these those the a an in on of for and or but if".split()

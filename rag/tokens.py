@@ -37,6 +37,16 @@ def load_wordpiece_tokenizer() -> Tokenizer:
 
 
 @lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """The whole words of MiniLM's word-piece vocabulary (about 20,000): a list of common English words,
+    shipped already, that tells a name or a typo ("rwkv", "simclr") from an everyday word ("cheaper")."""
+    import json
+
+    vocab = json.loads(verified_file(tokenizer_file(), TOKENIZER_SHA256, _REINSTALL).read_text())["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and w.islower())
+
+
+@lru_cache(maxsize=1)
 def _counting_tokenizer() -> Tokenizer:
     tok = load_wordpiece_tokenizer()
     tok.no_truncation()

@@ -51,12 +51,13 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: the best-matching chunk of one paper."""
+    """One search result: the best-matching chunk of one paper, and the signals that ranked it."""
 
     paper_id: str
     title: str
     text: str
     score: float
+    signals: dict[str, float] = field(default_factory=dict)  # dense/bm25 rank and score, title_match, rare_name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +110,9 @@ class Answer:
     excluded_titles: list[str] = field(default_factory=list)  # the previous turn's papers, for "another paper?"
     dropped_citations: list[DroppedCitation] = field(default_factory=list)
     sentence_checks: list[SentenceCheck] = field(default_factory=list)
+    confidence: float = 0.0  # P(the best source answers the question), from the answerability model
+    support: str = ""  # "strong" or "partial" (empty when abstained)
+    paper_support: dict[str, float] = field(default_factory=dict)  # paper id -> P(it answers), every source
 
     @property
     def unsupported_sentences(self) -> list[str]:

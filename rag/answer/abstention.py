@@ -1,121 +1,75 @@
-"""When the collection does not answer: specific-detail checks and the abstention message.
+"""The abstention message: says what the collection lacks, and never contradicts itself.
 
-A question that asks for a specific detail (a number, a training setting, a
-formula) is only answered when a retrieved abstract states such a detail in a
-sentence about the question's subject; otherwise the honest answer is "the
-collection does not answer this", with the closest papers named.
+An answer is withheld when the answerability model gives no retrieved paper enough support
+(rag.answer.answerability). The message then names what is missing: a name the collection never
+mentions; a detail that papers on the topic do not state ("these papers discuss X, but none states
+the learning rate"); or, when nothing is close, the papers that come nearest, called that and no more.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from rag.text import content_terms, numbers
+import numpy as np
+
+from rag.answer.answerability import AnswerabilityModel, Decision, would_answer_if_stated
+from rag.answer.details import Detail
+
+if TYPE_CHECKING:
+    from rag.answer.answerers import Request
 
 ABSTAIN_PREFIX = "The collection does not answer this"
 
-_NUMBER_Q = re.compile(
-    r"\b(how (many|much|large|big|long|fast|often|high|low|small|deep|wide|accurate)"
-    r"|what (percentage|fraction|proportion|number|amount)|by how (much|many)"
-    r"|(what|which) (exact )?(value|score|accuracy|error rate|speed-?up|count)"
-    r"|what (is|was|were|are) the (exact |reported |final )?(number|value|accuracy|error|score|percentage|size"
-    r"|speed-?up|count|dimension|depth|width|cost|budget|runtime|throughput))\b",
-    re.IGNORECASE,
-)
-_METRIC_WORDS = (
-    r"accuracy|score|rate|error|perplexity|f1|auc|bleu|rouge|precision|recall|speed-?up|throughput|latency"
-    r"|loss|reward|performance|memory|fid|mse|mae|rmse"
-)
-# "What <metric> does X reach?" asks for the number, whatever the verb.
-_METRIC_Q = re.compile(
-    rf"\bwhat\s+((?:[\w\-]+\s+){{0,3}}?(?:{_METRIC_WORDS}))\s+(?:does|did|do|is|was|were|can|could|would|has|have)\b",
-    re.IGNORECASE,
-)
-_PERCENT_METRICS = {"accuracy", "error", "rate", "precision", "recall", "f1", "score"}
-_METRIC_RE = re.compile(rf"\b({_METRIC_WORDS})\b", re.IGNORECASE)
-_SETTINGS = (
-    "learning rate",
-    "batch size",
-    "epoch",
-    "optimizer",
-    "weight decay",
-    "dropout",
-    "warmup",
-    "hyperparameter",
-    "random seed",
-    "gpu",
-    "tpu",
-    "training time",
-    "wall-clock",
-    "hardware",
-    "momentum",
-    "license",
-    "code release",
-    "github",
-)
-_VALUED_SETTINGS = {
-    "learning rate", "batch size", "epoch", "weight decay", "dropout", "warmup", "random seed", "momentum",
-    "training time", "wall-clock",
-}  # fmt: skip
-_FORMULA_Q = re.compile(r"\b(formula|equation|closed[- ]form|expression for|derivation|derive|pseudo-?code)\b", re.I)
-_MATHY = re.compile(r"[=^_\\]|\b(closed-form|formula|equation|proportional to|scales as|O\()", re.I)
 
-
-@dataclass(frozen=True)
-class Detail:
-    kind: Literal["number", "setting", "formula"]
-    phrase: str
-
-
-_ASKS_FOR_PAPER = re.compile(
-    r"^\s*(which|what|is there an?|are there|find|list|name)\s+(\w+\s+)?(papers?|works?|stud(y|ies)|articles?)\b",
-    re.IGNORECASE,
-)
-
-
-def asked_detail(question: str) -> Detail | None:
-    """The specific kind of detail the question asks for, if any (not when it asks which paper)."""
-    if _ASKS_FOR_PAPER.search(question):
-        return None
-    low = question.lower()
-    for setting in _SETTINGS:
-        # Asked for ("what learning rate…", "which optimizer…"), not merely mentioned ("models trained from
-        # different random seeds").
-        if re.search(r"\b(what|which|how)\b.*\b" + re.escape(setting), low):
-            return Detail("setting", setting)
-    if _FORMULA_Q.search(question):
-        return Detail("formula", _FORMULA_Q.search(question).group(0))  # type: ignore[union-attr]
-    m = _NUMBER_Q.search(question) or _METRIC_Q.search(question)
-    if m:
-        return Detail("number", m.group(0))
-    return None
-
-
-def states_detail(detail: Detail, question: str, sentence: str) -> bool:
-    """Whether `sentence` states the kind of detail asked, about the question's subject."""
-    if detail.kind == "setting":
-        named = all(t in content_terms(sentence) for t in content_terms(detail.phrase))
-        # "trained from different random seeds" names the setting without stating it: a valued one needs a number.
-        return named and (detail.phrase not in _VALUED_SETTINGS or bool(numbers(sentence)))
-    if detail.kind == "formula":
-        return bool(_MATHY.search(sentence))
-    terms = set(content_terms(sentence))
-    subject = set(content_terms(question)) - set(content_terms(detail.phrase))
-    # A number about something else is not the answer: when a metric is asked for, the sentence names it.
-    metric = _METRIC_RE.search(detail.phrase)
-    # "achieved 88.53% on CIFAR-100" states an accuracy without the word; "18x less memory" does not.
-    as_percent = metric is not None and metric.group(1).lower() in _PERCENT_METRICS and "%" in sentence
-    if metric and not set(content_terms(metric.group(1))) <= terms and not as_percent:
-        return False
-    return bool(numbers(sentence)) and (not subject or bool(subject & terms))
+def _quoted(titles: Sequence[str]) -> str:
+    return "; ".join(f"“{t}”" for t in titles)
 
 
 def abstention_text(closest: Sequence[str], reason: str = "") -> str:
-    """The plain abstention, naming the closest papers found."""
+    """The plain abstention, naming the nearest papers found."""
     text = ABSTAIN_PREFIX + (f": {reason}." if reason else ".")
     if closest:
-        text += " The closest papers it holds are: " + "; ".join(f"“{t}”" for t in closest[:3]) + "."
+        text += " The nearest papers it holds are: " + _quoted(closest[:3]) + "."
     return text
+
+
+def explain_abstention(
+    closest: Sequence[str], unknown: Sequence[str] = (), missing: str = "", on_topic: Sequence[str] = ()
+) -> str:
+    """Why the answer is withheld. `unknown`: names the collection never mentions; `missing`: the detail asked
+    ("the learning rate"); `on_topic`: the papers that discuss the question's subject without stating it."""
+    if unknown:
+        return abstention_text(closest, "the collection never mentions " + ", ".join(f"“{n}”" for n in unknown))
+    if missing and on_topic:
+        if len(on_topic) == 1:
+            return f"{ABSTAIN_PREFIX}: {_quoted(on_topic)} discusses this but does not state {missing}."
+        return f"{ABSTAIN_PREFIX}: {_quoted(on_topic[:3])} discuss this, but none of them states {missing}."
+    return abstention_text(closest, "no abstract it holds answers this clearly enough to quote")
+
+
+def missing_phrase(detail: Detail) -> str:
+    if detail.kind == "setting":
+        return f"the {detail.phrase}"
+    return "a formula for it" if detail.kind == "formula" else "the number asked for"
+
+
+def abstention_reason(request: Request, model: AnswerabilityModel, decision: Decision) -> str:
+    """The abstention message for a question the model decided not to answer: what the collection lacks."""
+    sources, facts = request.sources, request.facts
+    by_support = [sources[i].title for i in np.argsort([-r for r in decision.relevance])]
+    if not sources:
+        return abstention_text([], "the index holds no papers")
+    unknown = list(facts.unknown) or [w.word for w in facts.weights if not w.known and not w.common and w.word]
+    if unknown:
+        return explain_abstention(by_support, unknown=unknown)
+    if request.followup.relative and request.followup.previous_titles:
+        others = "; ".join(f"“{t}”" for t in request.followup.previous_titles)
+        return abstention_text(by_support, f"it holds no other paper on this besides {others}")
+    # On topic: the question would more likely than not be answered if its papers stated the detail.
+    if facts.detail is not None and would_answer_if_stated(model, decision, 0.5):
+        on_topic = [
+            sources[i].title for i in np.argsort([-r for r in decision.relevance]) if decision.relevance[i] >= 0.5
+        ]
+        return explain_abstention(by_support, missing=missing_phrase(facts.detail), on_topic=on_topic or by_support[:1])
+    return explain_abstention(by_support)

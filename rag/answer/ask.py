@@ -1,37 +1,43 @@
-"""ask() and ask_stream(): condense → retrieve → numbered sources → answerer → verified Answer.
+"""ask() and ask_stream(): follow-up → search → numbered sources → answerer → verified Answer.
 
-The steps up to the sources are one LangChain (LCEL) chain; the answerer chosen
-by RAG_LLM writes and verifies the answer (see rag.answer.answerers). Whichever
-backend answered, the Answer says which, and shows only verified citations.
+The question travels as one typed `Request` (rag.answer.answerers): each step of the LangChain
+sequence below takes it and returns it with one more part filled in, so what every step saw is
+inspectable, and LangChain's callbacks (tracing, if the user turns it on) see each step. The question
+is embedded once: the same vector searches the index (when the index's model makes sentence vectors
+too) and scores the sources' sentences. The answerer chosen by RAG_LLM writes and verifies the answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import RunnableLambda
 from pydantic import ValidationError
 
-from rag.answer.abstention import ABSTAIN_PREFIX, abstention_text
-from rag.answer.answerers import Answerer, Request, Result, get_answerer
+from rag.answer.abstention import ABSTAIN_PREFIX
+from rag.answer.answerers import Answerer, Request, Result, Turn, get_answerer
 from rag.answer.condense import validate_history
-from rag.answer.coverage import unknown_names
-from rag.answer.followup import FollowUp, analyse, last_turns
+from rag.answer.details import asked_detail
+from rag.answer.features import QuestionFacts
+from rag.answer.followup import FollowUp, analyse
 from rag.answer.intent import detect_intent
-from rag.answer.sources import Source, load_sources
+from rag.answer.names import unknown_names
+from rag.answer.sources import load_sources
 from rag.config import Settings, describe_invalid
 from rag.index.paper_index import PaperIndex
 from rag.index.search import MAX_K, search
-from rag.text import require_text, strip_control, title_matches
+from rag.text import FUNCTION_WORDS, GENERIC, content_terms, named_terms, require_text, strip_control
 from rag.tokens import truncate_prompt_tokens
 from rag.types import Answer, Hit
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_TOKENS = 512
+__all__ = ["ABSTAIN_PREFIX", "ask_stream", "clean_question", "prepare", "settings_with"]
 
 
 def settings_with(settings: Settings, overrides: dict[str, Any]) -> Settings:
@@ -59,62 +65,84 @@ def clean_question(question: object, settings: Settings) -> str:
     return short
 
 
-def _followup(state: dict[str, Any]) -> FollowUp:
-    index: PaperIndex = state["index"]
+@dataclasses.dataclass
+class _Start:
+    """The question before any step has run."""
 
-    def similarity(a: str, b: str) -> float:
-        va, vb = index.sentence_embedder.embed_array([a, b])
-        return float(va @ vb)
-
-    followup = analyse(state["question"], state["history"], similarity)
-    _, last_answer = last_turns(state["history"])
-    last_answer = " ".join(strip_control(last_answer).split())
-    if followup.dependent and last_answer and not last_answer.startswith(ABSTAIN_PREFIX):
-        followup.previous_titles = previous_titles(state["index"], last_answer, state["settings"])
-    return followup
+    question: str
+    history: list[Turn]
+    settings: Settings
+    index: PaperIndex
+    answerer: Answerer
 
 
-def previous_titles(index: PaperIndex, answer: str, settings: Settings) -> list[str]:
-    """The papers a previous answer was about: those whose titles it names, else the one it is closest to."""
-    hits = search(index, answer, 5, settings.retriever, settings=settings)
-    named = title_matches(answer, {h.paper_id: h.title for h in hits}, settings.title_match_threshold)
-    titles = [h.title for h in hits if h.paper_id in named]
-    return titles or [h.title for h in hits[:1]]
+def _understand(start: _Start) -> Request:
+    """Whether the question needs the conversation, what it is searched as, its shape, and its vector."""
+    index, q, s = start.index, start.question, start.settings
+    followup = analyse(q, start.history)
+    if followup.previous_cited:
+        titles = {p.paper_id: p.title for p in index.papers(followup.previous_cited)}
+        followup.previous_titles = [titles[i] for i in followup.previous_cited if i in titles]
+    searched = start.answerer.condense(q, start.history, followup, s) if followup.dependent else q
+    intent = detect_intent(q)
+    qvec = index.sentence_embedder.embed_array([searched])[0]
+    facts = QuestionFacts(
+        intent=intent,
+        detail=asked_detail(q) if intent != "list" else None,
+        names=tuple(named_terms(q)),
+        unknown=(),
+        terms=tuple(content_terms(searched)),
+        refers_back=followup.refers_back,
+    )
+    return Request(q, searched, start.history, [], s, index, intent, followup, facts, qvec)
 
 
-def _condense(state: dict[str, Any]) -> str:
-    followup: FollowUp = state["followup"]
-    if not followup.dependent:
-        return str(state["question"])
-    answerer: Answerer = state["answerer"]
-    return answerer.condense(state["question"], state["history"], followup, state["settings"])
+def _retrieve(request: Request) -> Request:
+    """The sources: more papers for a list question; the previous answer's papers as candidates when the
+    question refers back (and left out when it asks for other papers)."""
+    s, followup, index = request.settings, request.followup, request.index
+    k = max(s.top_k, s.list_k) if request.intent == "list" else s.top_k
+    excluded = set(followup.previous_cited) if followup.relative else set()
+    vector = request.qvec.tolist() if index.embedder is index.sentence_embedder else None
+    hits = search(index, request.standalone, min(k + len(excluded), MAX_K), s.retriever, settings=s, vector=vector)
+    hits = [h for h in hits if h.paper_id not in excluded][:k]
+    if followup.refers_back and not followup.relative:
+        hits += _previous_papers(index, followup, {h.paper_id for h in hits})
+    sources = load_sources(index, hits)
+    texts = [f"{src.title}. {src.abstract}" for src in sources]
+    unknown = tuple(unknown_names(request.facts.names, index.mentions, texts))
+    weights = tuple(index.term_weights(request.standalone, FUNCTION_WORDS | GENERIC))
+    facts = dataclasses.replace(request.facts, unknown=unknown, weights=weights)
+    return dataclasses.replace(request, sources=sources, facts=facts)
 
 
-def _search(state: dict[str, Any]) -> list[Hit]:
-    """The sources: more papers for a list question; none the previous turn cited for a relative follow-up."""
-    s: Settings = state["settings"]
-    followup: FollowUp = state["followup"]
-    k = max(s.top_k, s.list_k) if state["intent"] == "list" else s.top_k
-    excluded = set(followup.previous_titles) if followup.relative else set()
-    hits = search(state["index"], state["standalone"], min(k + len(excluded), MAX_K), s.retriever, settings=s)
-    return [h for h in hits if h.title not in excluded][:k]
+def _previous_papers(index: PaperIndex, followup: FollowUp, have: set[str]) -> list[Hit]:
+    """The papers the previous answer cited that the search did not find, as candidates of their own."""
+    wanted = [pid for pid in followup.previous_cited if pid not in have]
+    papers = {p.paper_id: p for p in index.papers(wanted)} if wanted else {}
+    return [
+        Hit(pid, papers[pid].title, f"{papers[pid].title}\n{papers[pid].abstract}", 0.0, {"previous_turn": 1.0})
+        for pid in wanted
+        if pid in papers
+    ]
 
 
-def _sources(state: dict[str, Any]) -> list[Source]:
-    return load_sources(state["index"], state["hits"])
+PREPARE = RunnableLambda(_understand) | RunnableLambda(_retrieve)
 
 
-PREPARE = (
-    RunnablePassthrough.assign(followup=RunnableLambda(_followup))
-    | RunnablePassthrough.assign(standalone=RunnableLambda(_condense))
-    | RunnablePassthrough.assign(intent=lambda state: detect_intent(state["question"]))
-    | RunnablePassthrough.assign(hits=RunnableLambda(_search))
-    | RunnablePassthrough.assign(sources=RunnableLambda(_sources))
-)
+def prepare(
+    index: PaperIndex, question: str, history: list[Turn] | None = None, settings: Settings | None = None
+) -> Request:
+    """The question's path up to the answerer (for the answerability model's fitting and for inspection)."""
+    s = settings or index.settings
+    q = clean_question(question, s)
+    with index.errors():
+        request: Request = PREPARE.invoke(_Start(q, validate_history(history), s, index, get_answerer(s)))
+    return request
 
 
 def ask_stream(
-    index: PaperIndex, question: str, history: list[dict[str, str]] | None = None, **overrides: Any
+    index: PaperIndex, question: str, history: list[Turn] | None = None, **overrides: Any
 ) -> Iterator[str | Answer]:
     """Yield the answer's text in pieces as it is generated, then the final, verified `Answer`.
 
@@ -128,32 +156,22 @@ def ask_stream(
     answerer = get_answerer(s)
     t0 = time.perf_counter()
     with index.errors():
-        state: dict[str, Any] = PREPARE.invoke(
-            {"question": q, "history": turns, "settings": s, "index": index, "answerer": answerer}
-        )
-        unknown = unknown_names(q, index.mentions, [h.title for h in state["hits"]], s.title_match_threshold)
+        request: Request = PREPARE.invoke(_Start(q, turns, s, index, answerer))
     t1 = time.perf_counter()
     result: Result | None = None
-    if unknown:
-        # Whichever backend would answer, it could only answer about something else.
-        names = ", ".join(f"“{n}”" for n in unknown)
-        text = abstention_text([h.title for h in state["hits"]], f"the collection never mentions {names}")
-        result = Result(text, [], True)
-        yield text
-    else:
-        request = Request(q, state["standalone"], turns, state["sources"], s, index, state["intent"], state["followup"])
-        for piece in answerer.answer(request):
-            if isinstance(piece, Result):
-                result = piece
-            else:
-                yield piece
+    for piece in answerer.answer(request):
+        if isinstance(piece, Result):
+            result = piece
+        else:
+            yield piece
     assert result is not None, "an answerer must end with a Result"
     t2 = time.perf_counter()
+    followup = request.followup
     yield Answer(
         text=result.text,
         citations=[] if result.abstained else result.citations,
         abstained=result.abstained,
-        sources=state["hits"],
+        sources=[src.hit for src in request.sources],
         backend=answerer.label(s),
         timings={
             "retrieval": round(t1 - t0, 4),
@@ -161,9 +179,12 @@ def ask_stream(
             "verification": round(result.verify_seconds, 4),
         },
         question=q,
-        standalone_question=state["standalone"],
-        intent=state["intent"],
-        excluded_titles=state["followup"].previous_titles if state["followup"].relative else [],
+        standalone_question=request.standalone,
+        intent=request.intent,
+        excluded_titles=followup.previous_titles if followup.relative else [],
         dropped_citations=result.dropped,
         sentence_checks=[] if result.abstained else result.checks,
+        confidence=round(result.confidence, 4),
+        support=result.strength,
+        paper_support={pid: round(p, 4) for pid, p in result.support.items()},
     )

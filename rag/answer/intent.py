@@ -11,7 +11,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from rag.answer.abstention import asked_detail
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from rag.answer.details import asked_detail
+from rag.tokens import english_words
 
 Intent = Literal["list", "explain", "compare", "detail", "lookup"]
 
@@ -38,8 +42,30 @@ _EXPLAIN_RE = re.compile(
 )
 
 
+# The words that give a question its form, to read through a typo ("wich papers", "summerize").
+_FORM_WORDS = (
+    "which what papers paper works studies articles publications compare comparison versus difference between "
+    "explain summarise summarize describe there other another".split()
+)
+
+
+def _typos_fixed(question: str) -> str:
+    """The question with a misspelt form word (one edit away, 4+ letters, not itself a word) written right."""
+    words = english_words()
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if len(word) < 4 or word.lower() in words or word.lower() in _FORM_WORDS:
+            return word
+        near = process.extractOne(word.lower(), _FORM_WORDS, scorer=OSA.distance, score_cutoff=1)
+        return str(near[0]) if near else word
+
+    return re.sub(r"[A-Za-z]+", fix, question)
+
+
 def detect_intent(question: str) -> Intent:
     """The answer shape `question` asks for; "lookup" (the single best passage) when none stands out."""
+    question = _typos_fixed(question)
     if _LIST_RE.search(question):
         return "list"
     if _COMPARE_RE.search(question):

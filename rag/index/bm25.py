@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -24,11 +25,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bm25s
 import numpy as np
 from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from rag.text import stemmer
 
@@ -39,6 +41,39 @@ MAX_DELETED = 0.10  # share of all rows; more, and the index is rebuilt from Chr
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it announces every index build at INFO
 _SWAP_LOCK = threading.Lock()  # one manifest swap at a time within a process
+
+
+_WORD_RE = re.compile(r"(?u)\b\w\w+\b")  # bm25s' token pattern
+_STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+class Weight(NamedTuple):
+    token: str
+    idf: float
+    known: bool  # the collection uses the word (or a word one typo away)
+    common: bool  # an everyday English word
+    word: str = ""  # as written in the text
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion away from `word`."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    inserts = {a + c + b for a, b in splits for c in _LETTERS}
+    return deletes | transposes | replaces | inserts
+
+
+def _everyday(word: str, english: frozenset[str]) -> bool:
+    """An English word, or a typo of one ("wich", "lawz"): not a name."""
+    return word in english or (len(word) >= 4 and not _one_edit(word).isdisjoint(english))
+
+
+def tokens(text: str) -> list[str]:
+    """`text` as BM25 indexes it: lower-cased, stop words removed, stemmed."""
+    return _tokens([text])[0]
 
 
 def _tokens(texts: Sequence[str]) -> list[list[str]]:
@@ -132,6 +167,7 @@ class BM25Index:
     deleted: frozenset[str] = frozenset()
     avgdl: float = 0.0  # the average chunk length of the last full build: new segments normalise by it
     _long: list[str] | None = field(default=None, repr=False)
+    _vocab: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -143,8 +179,9 @@ class BM25Index:
         return sum(seg.size for seg in self.segments)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary."""
-        tokens = _tokens([query])[0]
+        """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary. A misspelt word
+        ("lotery", "bigbrid") is searched as the word of the collection one edit away (see `weigh`)."""
+        tokens = [w.token for w in self.weigh(query)] if self.segments else []
         n_docs = self.rows
         hits: list[tuple[str, float]] = []
         if not tokens or not n_docs:
@@ -174,24 +211,65 @@ class BM25Index:
         hits.sort(key=lambda h: -h[1])
         return hits[:k]
 
-    def knows(self, text: str) -> bool:
-        """Whether every word of `text` is in the indexed vocabulary; a long word (7+ letters) may be a typo
-        away (ratio >= 88) from one that is. Empty text, or an empty index, knows nothing."""
-        if not self.segments:
-            return False
-        tokens = _tokens([text])[0]
-        if not tokens:
-            return False
-        for token in tokens:
-            if any(token in seg.model.vocab_dict for seg in self.segments):
+    def weigh(self, text: str, skip: frozenset[str] = frozenset()) -> list[Weight]:
+        """(token, IDF, known, common) for each distinct word of `text`, tokenised as BM25 does.
+
+        A word of 5+ letters the collection lacks is read as a typo of one it has when one edit of the word as
+        written ("lotery") or of its stem gives a stem the collection has; then it takes that word's IDF. A word that
+        matches nothing keeps the largest IDF, `known=False`, and `common` says whether it is an everyday
+        English word ("cheaper") rather than a name or an unknown term ("rwkv"). Words in `skip` (the way
+        questions are asked: "tell", "summarise") are left out.
+        """
+        from rag.tokens import english_words
+
+        n_docs = self.rows
+        out: dict[str, Weight] = {}
+        for written in _WORD_RE.findall(text):
+            word = written.lower()
+            if word in _STOPWORDS or word in skip:
                 continue
-            if len(token) < 7 or process.extractOne(token, self._long_words(), score_cutoff=88) is None:
-                return False
-        return True
+            token = stemmer().stemWord(word)
+            if token in out:
+                continue
+            df = self._df(token)
+            if not df and not written.isupper():  # an acronym ("FSDP") is not a typo of a word
+                fixed = self._typo_of(word, token)
+                if fixed is not None:
+                    token, df = fixed, self._df(fixed)
+            out[token] = Weight(token, _idf(n_docs, df), df > 0, _everyday(word, english_words()), word)
+        return list(out.values())
+
+    def _typo_of(self, word: str, stem: str) -> str | None:
+        """A stem the collection has that is one edit away from `word` as written, or from its stem."""
+        if len(word) >= 5:
+            vocab = self._vocabulary()
+            found = sorted(t for t in set(stemmer().stemWords(list(_one_edit(word)))) if t in vocab)
+            if found:
+                return str(found[0])
+        if len(stem) >= 5:
+            near = process.extractOne(stem, self._long_words(), scorer=OSA.distance, score_cutoff=1)
+            if near is not None:
+                found_near: str = near[0]
+                return found_near
+        return None
+
+    def _df(self, token: str) -> int:
+        return sum(len(hit[0]) for seg in self.segments if (hit := seg.postings(token)) is not None)
+
+    def knows(self, text: str) -> bool:
+        """Whether the collection uses every word of `text`, a word one edit from one it uses counting (a typo:
+        see `weigh`). Empty text, or an empty index, knows nothing."""
+        weights = self.weigh(text) if self.segments else []
+        return bool(weights) and all(w.known for w in weights)
+
+    def _vocabulary(self) -> frozenset[str]:
+        if self._vocab is None:
+            self._vocab = frozenset(w for seg in self.segments for w in seg.model.vocab_dict)
+        return self._vocab
 
     def _long_words(self) -> list[str]:
         if self._long is None:
-            self._long = sorted({w for seg in self.segments for w in seg.model.vocab_dict if len(w) >= 6})
+            self._long = sorted({w for seg in self.segments for w in seg.model.vocab_dict if len(w) >= 4})
         return self._long
 
     def updated(

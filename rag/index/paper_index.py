@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from rag.config import Settings
 from rag.index import store
-from rag.index.bm25 import BM25Index
+from rag.index.bm25 import BM25Index, Weight
 from rag.index.bm25 import build as build_bm25
 from rag.index.bm25 import load as load_bm25
 from rag.index.embedder import Embedder, SpanEmbedder, make_embedder
@@ -202,6 +202,12 @@ class PaperIndex:
         """Whether the collection's vocabulary has every word of `text` (see BM25Index.knows)."""
         opened = self.current()
         return opened is not None and self.bm25(opened.digest).knows(text)
+
+    def term_weights(self, text: str, skip: frozenset[str] = frozenset()) -> list[Weight]:
+        """Each word of `text` (but `skip`) with its BM25 token, IDF, and whether the collection knows it
+        (BM25Index.weigh); empty without an index."""
+        opened = self.current()
+        return self.bm25(opened.digest).weigh(text, skip) if opened is not None else []
 
     def bm25(self, digest: str | None = None) -> BM25Index:
         """The BM25 index matching the collection's digest (loaded once, rebuilt if stale).

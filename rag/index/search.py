@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from rag.config import Settings
@@ -38,6 +38,7 @@ class _Candidate:
     text: str
     score: float = 0.0
     similarity: float = 0.0
+    signals: dict[str, float] = field(default_factory=dict)  # what put it here: ranks, similarity, bonuses
 
 
 def clean_query(query: str) -> str:
@@ -57,8 +58,8 @@ def clean_query(query: str) -> str:
     return text
 
 
-def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, float]], rrf_k: int) -> None:
-    """Add one retriever's paper ranking (best chunk per paper) to the fused pool."""
+def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, float]], rrf_k: int, name: str) -> None:
+    """Add one retriever's paper ranking (best chunk per paper) to the fused pool; `name` labels its signals."""
     seen: set[str] = set()
     for chunk_text, paper_id, title, similarity in ranked:
         if paper_id in seen:
@@ -66,6 +67,8 @@ def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, 
         seen.add(paper_id)
         cand = pool.setdefault(paper_id, _Candidate(paper_id, title, chunk_text))
         cand.score += 1.0 / (rrf_k + len(seen))
+        cand.signals[f"{name}_rank"] = len(seen)
+        cand.signals[f"{name}_score"] = similarity
         if similarity > cand.similarity:
             cand.similarity, cand.text = similarity, chunk_text
 
@@ -90,12 +93,14 @@ def search(
     k: int | None = None,
     retriever: str | None = None,
     settings: Settings | None = None,
+    vector: Sequence[float] | None = None,
 ) -> list[Hit]:
-    """The `k` papers that best match `query`, best first, each with its best chunk.
+    """The `k` papers that best match `query`, best first, each with its best chunk and the signals that
+    ranked it (`Hit.signals`: dense and BM25 rank and score, title match, rare-name match).
 
-    Defaults and knobs come from `settings` (default: the index's). Raises ValueError for an
-    empty query or a `k` out of range; a very long query is cut to the model window;
-    IndexMissing when there is no index.
+    Defaults and knobs come from `settings` (default: the index's). `vector`: the query's embedding by
+    the index's embedder, when the caller has it already. Raises ValueError for an empty query or a `k`
+    out of range; a very long query is cut to the model window; IndexMissing when there is no index.
     """
     s = settings or index.settings
     k = s.top_k if k is None else k
@@ -106,10 +111,12 @@ def search(
         raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
     text = clean_query(query)
     with index.errors():
-        return _search(index, text, k, retriever, s)
+        return _search(index, text, k, retriever, s, vector)
 
 
-def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -> list[Hit]:
+def _search(
+    index: PaperIndex, text: str, k: int, retriever: str, s: Settings, vector: Sequence[float] | None
+) -> list[Hit]:
     opened = index.current()
     if opened is None:
         raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")
@@ -117,7 +124,8 @@ def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -
     pool: dict[str, _Candidate] = {}
 
     if retriever in ("hybrid", "dense"):
-        vector: Sequence[float] = index.embedder.embed_query(text)
+        if vector is None:
+            vector = index.embedder.embed_query(text)
         got = opened.chunks.query(
             query_embeddings=[vector], n_results=depth, include=["documents", "metadatas", "distances"]
         )
@@ -127,7 +135,7 @@ def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -
                 (got["documents"] or [[]])[0], (got["metadatas"] or [[]])[0], (got["distances"] or [[]])[0], strict=True
             )
         ]
-        _add_ranking(pool, ranked, s.rrf_k)
+        _add_ranking(pool, ranked, s.rrf_k, "dense")
     if retriever in ("hybrid", "bm25"):
         lexical_hits = index.bm25(opened.digest).search(text, depth)
         if lexical_hits:
@@ -138,18 +146,20 @@ def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -
                     got_rows["ids"], got_rows["documents"] or [], got_rows["metadatas"] or [], strict=True
                 )
             }
+            top = lexical_hits[0][1] or 1.0
             ranked = [
-                (str(rows[cid][0]), str(rows[cid][1]["paper_id"]), str(rows[cid][1]["title"]), 0.0)
-                for cid, _ in lexical_hits
+                (str(rows[cid][0]), str(rows[cid][1]["paper_id"]), str(rows[cid][1]["title"]), score / top)
+                for cid, score in lexical_hits
                 if cid in rows
             ]
-            _add_ranking(pool, ranked, s.rrf_k)
+            _add_ranking(pool, ranked, s.rrf_k, "bm25")
     if retriever == "hybrid":
         # Candidates come from both rankings (dense retrieval survives typos); a title the
         # query names outranks every fused score.
         named = title_matches(text, {pid: c.title for pid, c in pool.items()}, s.title_match_threshold)
         for paper_id, score in named.items():
             pool[paper_id].score += _TITLE_BONUS * score / 100.0
+            pool[paper_id].signals["title_match"] = score / 100.0
         # A name the query uses (a model, dataset or method: "AdaRound", "YOLOv4") that few papers mention
         # is the strongest clue there is; those papers come before the rest.
         for name in named_terms(text):
@@ -158,5 +168,6 @@ def _search(index: PaperIndex, text: str, k: int, retriever: str, s: Settings) -
                 for paper_id, (title, chunk_text) in naming.items():
                     cand = pool.setdefault(paper_id, _Candidate(paper_id, title, chunk_text))
                     cand.score += _NAME_BONUS
+                    cand.signals["rare_name"] = 1.0
     best = sorted(pool.values(), key=lambda c: (-c.score, c.paper_id))[:k]
-    return [Hit(c.paper_id, c.title, c.text, round(c.score, 6)) for c in best]
+    return [Hit(c.paper_id, c.title, c.text, round(c.score, 6), c.signals) for c in best]

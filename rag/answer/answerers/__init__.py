@@ -13,12 +13,17 @@ from typing import TYPE_CHECKING, Protocol
 from rag.registry import ANSWERERS, OFFLINE_ANSWERER, load
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from rag.answer.features import QuestionFacts
     from rag.answer.followup import FollowUp
     from rag.answer.intent import Intent
     from rag.answer.sources import Source
     from rag.config import Settings
     from rag.index.paper_index import PaperIndex
     from rag.types import Citation, DroppedCitation, SentenceCheck
+
+Turn = dict[str, object]  # {"role", "content"}; an assistant turn may carry "cited": [paper ids]
 
 __all__ = ["ANSWERERS", "Answerer", "BackendError", "Request", "Result", "backend_name", "get_answerer", "resolve"]
 
@@ -29,16 +34,19 @@ class BackendError(RuntimeError):
 
 @dataclass
 class Request:
-    """What an answerer gets: the question as asked and as searched, the conversation and the sources."""
+    """A question on its way to an answer (the typed state of its path): the question as asked and as
+    searched, the conversation, what is known of the question, its vector, and the numbered sources."""
 
     question: str
-    standalone: str
-    history: list[dict[str, str]]
+    standalone: str  # what was searched: the question itself unless it cannot be understood alone
+    history: list[Turn]
     sources: list[Source]
     settings: Settings
     index: PaperIndex
-    intent: Intent = "lookup"
-    followup: FollowUp | None = None
+    intent: Intent
+    followup: FollowUp
+    facts: QuestionFacts
+    qvec: np.ndarray  # the searched text's sentence vector (embedded once per question)
 
 
 @dataclass
@@ -51,6 +59,9 @@ class Result:
     dropped: list[DroppedCitation] = field(default_factory=list)
     checks: list[SentenceCheck] = field(default_factory=list)
     verify_seconds: float = 0.0  # of the answerer's time, how much went into verification
+    support: dict[str, float] = field(default_factory=dict)  # paper id -> P(it answers), per source
+    confidence: float = 0.0  # the best source's probability
+    strength: str = ""  # "strong" or "partial" support; "" when abstained
 
 
 class Answerer(Protocol):
@@ -65,7 +76,7 @@ class Answerer(Protocol):
         """The name users see as `Answer.backend` (never a secret)."""
         ...
 
-    def condense(self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings) -> str:
+    def condense(self, question: str, history: list[Turn], followup: FollowUp, settings: Settings) -> str:
         """The follow-up `question` rewritten to stand alone, for retrieval (only called when it depends on
         the previous turn: `followup.dependent`)."""
         ...

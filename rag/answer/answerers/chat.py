@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from rag.answer.abstention import abstention_text
-from rag.answer.answerers import BackendError, Request, Result
+from rag.answer.abstention import abstention_reason, abstention_text
+from rag.answer.answerability import decide, load_model
+from rag.answer.answerers import BackendError, Request, Result, Turn
 from rag.answer.condense import to_messages
-from rag.answer.followup import FollowUp, condense_deterministic
+from rag.answer.followup import FollowUp, searched_text
 from rag.answer.markers import MARKER_RE
 from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, SHAPES, fit_sources, format_source
 from rag.answer.verify import verify
@@ -50,7 +51,7 @@ class ChatAnswerer:
             return f"openai-compatible:{settings.chat_model}@{parsed.netloc.removeprefix('***@') or parsed.path}"
         return f"openai:{settings.chat_model}"
 
-    def condense(self, question: str, history: list[dict[str, str]], followup: FollowUp, settings: Settings) -> str:
+    def condense(self, question: str, history: list[Turn], followup: FollowUp, settings: Settings) -> str:
         """The model rewrites a follow-up into a standalone question (the rule-based rewrite if unusable)."""
         if not history or not followup.dependent:
             return question
@@ -61,13 +62,32 @@ class ChatAnswerer:
             rewritten = chain.invoke({"history": to_messages(history), "question": question}).strip()
         if not rewritten or len(rewritten) > 4 * len(question) + 200:
             log.info("model rewrite unusable (%r); using the deterministic one", rewritten[:80])
-            return condense_deterministic(question, followup)
+            return searched_text(question, followup)
         return rewritten
 
     def answer(self, request: Request) -> Iterator[str | Result]:
         from langchain_core.output_parsers import StrOutputParser
 
         s = request.settings
+        # The answerability model decides first, as for the offline answer: a question the collection does not
+        # answer (a name it never mentions, a detail no abstract states) is not sent to the model at all.
+        model = load_model()
+        decision = decide(
+            model,
+            request.facts,
+            request.question,
+            request.sources,
+            request.qvec,
+            set(request.followup.previous_cited),
+            s.answer.answer_threshold,
+            s.answer.list_threshold,
+        )
+        support = {src.hit.paper_id: p for src, p in zip(request.sources, decision.probabilities, strict=True)}
+        if not decision.answer:
+            text = abstention_reason(request, model, decision)
+            yield text
+            yield Result(text, [], True, support=support, confidence=decision.best)
+            return
         fitted = fit_sources(request.sources, s.context_tokens, s.chat_model)
         chain = ANSWER_PROMPT | chat_model(s, streaming=True) | StrOutputParser()
         question = request.question
@@ -92,12 +112,23 @@ class ChatAnswerer:
         took = time.perf_counter() - start
         said_no = any(p in raw.lower() for p in _MODEL_ABSTAINED)
         if verified.citations and not said_no:
-            yield Result(verified.text, verified.citations, False, verified.dropped, verified.checks, took)
+            yield Result(
+                verified.text,
+                verified.citations,
+                False,
+                verified.dropped,
+                verified.checks,
+                took,
+                support=support,
+                confidence=decision.best,
+                strength=decision.strength,
+            )
             return
         why = "the model found no answer in the retrieved abstracts" if raw else "the model returned nothing"
         if raw and not verified.citations and not said_no:
             why = "the model's answer cited none of the retrieved abstracts, so it is not shown"
-        yield Result(abstention_text([src.title for src in request.sources], why), [], True, verified.dropped, [], took)
+        closest = [src.title for src in request.sources]
+        yield Result(abstention_text(closest, why), [], True, verified.dropped, [], took, support, decision.best)
 
 
 def _sentence_vectors(text: str, request: Request) -> dict[str, np.ndarray]:
