@@ -54,20 +54,39 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_history(path: Path | None) -> list[dict[str, object]] | None:
+    """A conversation from a JSON file: a list of turns as `rag.ask(history=…)` takes them."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read --history {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--history {path}:{exc.lineno}: not JSON ({exc.msg}); give a list of turns") from None
+    if not isinstance(data, list):
+        raise ValueError(f"--history {path} must hold a JSON list of {{'role', 'content'[, 'cited']}} turns")
+    return data
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
     overrides = {"k": args.k, "llm": args.backend}
+    history = None if args.standalone else _read_history(args.history)
     if args.json:
-        print(json.dumps(rag.ask(args.question, **overrides).to_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps(rag.ask(args.question, history, **overrides).to_dict(), indent=2, ensure_ascii=False))
         return 0
     answer: rag.Answer | None = None
     draft = ""
-    for piece in rag.ask_stream(args.question, **overrides):
+    for piece in rag.ask_stream(args.question, history, **overrides):
         if isinstance(piece, rag.Answer):
             answer = piece
         elif sys.stdout.isatty():
             draft += piece
             print(piece, end="", flush=True)
     assert answer is not None
+    if answer.standalone_question != answer.question:
+        again = "" if args.standalone else " (add --standalone to ask it as typed)"
+        print(f"Searched for: {answer.standalone_question}{again}\n")
     if sys.stdout.isatty():
         # The final text replaces the streamed draft: back to its first line, clear to the end of the screen.
         width = max(1, shutil.get_terminal_size().columns)
@@ -82,7 +101,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"  (dropped {d.cited}: {d.reason})")
     if answer.unsupported_sentences:
         print(f"  ({len(answer.unsupported_sentences)} sentence(s) not supported by their cited abstracts)")
-    print(f"\n— answered by {answer.backend} in {sum(answer.timings.values()):.2f} s")
+    support = f"; {answer.support} support ({answer.confidence:.0%})" if answer.support else ""
+    print(f"\n— answered by {answer.backend} in {sum(answer.timings.values()):.2f} s{support}")
     return 0
 
 
@@ -136,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=k_value, default=None, help="papers to retrieve (default RAG_TOP_K, 5)")
     p.add_argument("--backend", choices=["auto", *ANSWERERS], default=None, help="override RAG_LLM")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="the conversation so far: a JSON list of {role, content[, cited paper ids]} turns",
+    )
+    p.add_argument("--standalone", action="store_true", help="ask as typed, without the conversation")
     p.set_defaults(handler=_cmd_ask)
 
     p = sub.add_parser("local-model", help="serve the bundled SmolLM2 model (OpenAI-compatible) on loopback")

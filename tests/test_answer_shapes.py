@@ -1,6 +1,7 @@
-"""Answers shaped by intent, follow-ups that do (not) depend on the previous turn, abstention by unknown names.
+"""Answers shaped by intent, follow-ups that depend on the previous turn only when they cannot stand alone,
+names normalised as people write them, and the abstention messages.
 
-Unit tests of the rules sit next to tests of the same behaviour through `rag.ask` on the bundled
+Unit tests of the pieces sit next to tests of the same behaviour through `rag.ask` on the bundled
 collection. The questions are written for these tests, not taken from the evaluation set.
 """
 
@@ -13,11 +14,14 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
 import rag
-from rag.answer.abstention import ABSTAIN_PREFIX, Detail, asked_detail, states_detail
+from rag.answer.abstention import ABSTAIN_PREFIX, explain_abstention
 from rag.answer.answerers import chat as chat_answerer
-from rag.answer.followup import analyse, condense_deterministic, depends_on_previous
+from rag.answer.details import Detail, asked_detail, names_detail, states_detail
+from rag.answer.followup import FollowUp, analyse, searched_text
 from rag.answer.intent import detect_intent
+from rag.answer.names import mentioned_in
 from rag.config import Settings
+from rag.ingest.corpus import paper_id_for
 from rag.text import named_terms
 
 RELU = "Minimum width for universal approximation using ReLU networks on compact domain"
@@ -55,45 +59,52 @@ def test_named_terms_are_models_datasets_and_quoted_titles() -> None:
     assert named_terms("What Inception Score does it reach?") == ["Inception Score"]
     assert named_terms("What is 'Feature Collapse' about?") == ["Feature Collapse"]
     assert named_terms("How do neural networks generalise?") == []
+    assert named_terms("I'm distilling a teacher; the student's accuracy drops below 1e-5") == []
 
 
-def _similarity(value: float) -> Any:
-    return lambda a, b: value
+PREVIOUS = [
+    {"role": "user", "content": "What is the neural tangent kernel?"},
+    {"role": "assistant", "content": "It describes … [1].", "cited": ["p-ntk"]},
+]
 
 
 @pytest.mark.parametrize(
-    ("question", "similar", "dependent"),
+    ("question", "dependent"),
     [
-        ("What does it extend?", 0.0, True),  # too short to be about anything else
-        ("Which guidance functions did they demonstrate it with?", 0.4, True),
-        ("Are there other papers about making that kernel cheaper to compute?", 0.45, True),
-        # Points back ("the same", "its") but is about something else entirely.
-        ("Is there a paper where the same detector shares all its parameters across image domains?", 0.1, False),
-        ("Which paper introduced YOLOv4?", 0.0, False),  # short, but it names what it is about
-        ("How can the orthogonalization step in the Muon optimizer be made cheaper?", 0.05, False),
+        ("What does it extend?", True),  # nothing of its own to search for
+        ("What dataset did they use?", True),
+        ("and the pretraining data?", True),  # a bare continuation
+        ("Is there another paper on that?", True),
+        # Points back ("the same", "its", "it") but says enough to be searched alone.
+        ("Is there a paper where the same detector shares all its parameters across image domains?", False),
+        ("What is the lottery ticket hypothesis, and is it proven?", False),
+        ("Which paper introduced YOLOv4?", False),  # short, but names what it is about
+        ("How can the orthogonalization step in the Muon optimizer be made cheaper?", False),
     ],
 )
-def test_a_question_depends_on_the_previous_one_only_when_it_points_back_at_its_topic(
-    question: str, similar: float, dependent: bool
-) -> None:
-    assert depends_on_previous(question, "What is the neural tangent kernel?", _similarity(similar)) is dependent
+def test_a_question_depends_on_the_conversation_only_when_it_cannot_stand_alone(question: str, dependent: bool) -> None:
+    assert analyse(question, PREVIOUS).dependent is dependent
+    assert analyse(question, []).dependent is False  # no conversation, nothing to depend on
 
 
-def test_a_dependent_question_carries_the_previous_topic_and_a_relative_one_not_the_old_paper() -> None:
-    history = [
-        {"role": "user", "content": "Which paper introduced the neural tangent kernel?"},
-        {"role": "assistant", "content": "The collection does not answer this: none of the papers is about this."},
-    ]
-    follow = analyse("What does it converge to?", history, _similarity(0.5))
+def test_a_dependent_question_is_searched_with_the_cited_papers_and_a_relative_one_with_the_topic() -> None:
+    follow = analyse("What does it converge to?", PREVIOUS)
+    assert follow.previous_cited == ["p-ntk"]
     follow.previous_titles = ["Neural Tangent Kernel: Convergence and Generalization in Neural Networks"]
-    rewritten = condense_deterministic("What does it converge to?", follow)
-    assert "neural tangent kernel" in rewritten and rewritten.startswith("What does it converge to?")
-    assert "collection" not in rewritten  # the previous answer's words are not carried
-    other = analyse("Is there another paper on cheaper kernels?", history, _similarity(0.5))
-    other.previous_titles = follow.previous_titles
-    assert other.relative and "Convergence and Generalization" not in condense_deterministic(
-        "Is there another paper on cheaper kernels?", other
+    assert searched_text("What does it converge to?", follow) == (
+        "What does it converge to? (Neural Tangent Kernel: Convergence and Generalization in Neural Networks)"
     )
+    other = analyse("Is there another paper on that?", PREVIOUS)
+    other.previous_titles = follow.previous_titles
+    assert other.relative and other.dependent
+    assert (
+        searched_text("Is there another paper on that?", other)
+        == "Is there another paper on that? (neural tangent kernel)"
+    )
+    # Without cited ids (an older client), the previous question's topic words; never the answer's text.
+    bare = analyse("What does it converge to?", [PREVIOUS[0], {"role": "assistant", "content": "It describes"}])
+    assert searched_text("What does it converge to?", bare) == "What does it converge to? (neural tangent kernel)"
+    assert searched_text("Is it proven?", FollowUp()) == "Is it proven?"
 
 
 def test_list_question_names_every_fitting_paper_one_line_each(bundled_settings: Settings) -> None:
@@ -114,7 +125,10 @@ def test_relative_follow_up_leaves_out_the_previous_papers(bundled_settings: Set
     first_q = "What is the minimum width for universal approximation with ReLU networks on a compact domain?"
     first = rag.ask(first_q, settings=bundled_settings)
     assert [c.title for c in first.citations] == [RELU]
-    history = [{"role": "user", "content": first_q}, {"role": "assistant", "content": first.text}]
+    history = [
+        {"role": "user", "content": first_q},
+        {"role": "assistant", "content": first.text, "cited": [c.paper_id for c in first.citations]},
+    ]
     follow = rag.ask(
         "Are there other papers on the minimum width needed for universal approximation?",
         history=history,
@@ -128,7 +142,10 @@ def test_relative_follow_up_leaves_out_the_previous_papers(bundled_settings: Set
 def test_relative_follow_up_with_no_other_paper_says_so(bundled_settings: Settings) -> None:
     first_q = "Which papers are about lottery tickets in neural networks?"
     first = rag.ask(first_q, settings=bundled_settings)
-    history = [{"role": "user", "content": first_q}, {"role": "assistant", "content": first.text}]
+    history = [
+        {"role": "user", "content": first_q},
+        {"role": "assistant", "content": first.text, "cited": [c.paper_id for c in first.citations]},
+    ]
     follow = rag.ask(
         "Did any other paper find such subnetworks without any training at all?",
         history=history,
@@ -139,22 +156,40 @@ def test_relative_follow_up_with_no_other_paper_says_so(bundled_settings: Settin
 
 
 def test_standalone_question_after_an_unrelated_turn_is_searched_as_asked(bundled_settings: Settings) -> None:
+    lottery = "On the Existence of Universal Lottery Tickets"
     history = [
         {"role": "user", "content": "Which papers are about lottery tickets in neural networks?"},
-        {"role": "assistant", "content": "- On the Existence of Universal Lottery Tickets: ... [1]"},
+        {"role": "assistant", "content": f"- {lottery}: ... [1]", "cited": [paper_id_for(lottery)]},
     ]
     pde = "Is there a paper where one network learns to solve many different PDEs at once?"
-    for question in ("Which paper introduced YOLOv4?", pde):
+    for question in ("Which paper introduced YOLOv4?", pde, "What is YOLOv4, and is it fast?"):
         answer = rag.ask(question, history=history, settings=bundled_settings)
         assert answer.standalone_question == question
+        assert lottery not in [c.title for c in answer.citations]  # no carry-over of the previous paper
     yolo = rag.ask("Which paper introduced YOLOv4?", history=history, settings=bundled_settings)
     assert yolo.citations[0].title == "YOLOv4: Optimal Speed and Accuracy of Object Detection"
+
+
+def test_a_dependent_follow_up_is_answered_from_the_paper_the_previous_answer_cited(
+    bundled_settings: Settings,
+) -> None:
+    first = rag.ask("How can quantized LLMs be fine-tuned without storing gradients?", settings=bundled_settings)
+    assert first.citations and not first.abstained
+    history = [
+        {"role": "user", "content": first.question},
+        {"role": "assistant", "content": first.text, "cited": [c.paper_id for c in first.citations]},
+    ]
+    follow = rag.ask("What memory does it save?", history=history, settings=bundled_settings)
+    assert follow.standalone_question == f"What memory does it save? ({first.citations[0].title})"
+    assert follow.citations and follow.citations[0].title == first.citations[0].title
 
 
 def test_a_name_the_collection_never_mentions_is_named_in_the_abstention(bundled_settings: Settings) -> None:
     answer = rag.ask("How does PyTorch FSDP shard the optimizer state?", settings=bundled_settings)
     assert answer.abstained and answer.citations == []
     assert answer.text.startswith(ABSTAIN_PREFIX) and "never mentions “PyTorch FSDP”" in answer.text
+    lowercase = rag.ask("how does rwkv work as a recurrent network", settings=bundled_settings)
+    assert lowercase.abstained and "never mentions “rwkv”" in lowercase.text  # a name, though not capitalised
 
 
 def test_a_misspelled_title_is_not_an_unknown_name(bundled_settings: Settings) -> None:
@@ -171,7 +206,7 @@ def test_a_short_question_naming_a_method_is_answered_from_the_paper_that_names_
     assert answer.citations[0].title == "Neural Metamorphosis"
 
 
-def test_unknown_names_abstain_before_any_model_is_called(
+def test_an_unanswerable_question_abstains_before_any_model_is_called(
     monkeypatch: pytest.MonkeyPatch, bundled_settings: Settings
 ) -> None:
     def no_model(settings: Settings, streaming: bool = False) -> Any:
@@ -211,6 +246,36 @@ def test_a_detail_counts_as_stated_only_with_its_value() -> None:
     q = "What accuracy does the baseline reach on CIFAR-100?"
     assert states_detail(accuracy, q, "This baseline achieved 88.53% on CIFAR-100.")  # a percentage states it
     assert not states_detail(accuracy, q, "The baseline reduces memory 18 times on CIFAR-100.")  # another number
+
+
+def test_a_count_is_stated_only_next_to_what_is_counted_and_in_words_too() -> None:
+    hours = asked_detail("How many GPU hours did the Predictable Scale paper use?")
+    assert hours == Detail("number", "How many GPU hours", "hour")
+    assert states_detail(hours, "", "This took nearly one million NVIDIA H800 GPU hours.")
+    assert not states_detail(hours, "", "We train 3,700 models for many hours.")
+    assert names_detail(Detail("setting", "weight decay"), "We tune the weight decay.")
+    assert not names_detail(Detail("setting", "weight decay"), "We propose a light solver that runs in minutes.")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "mentioned"),
+    [
+        ("Goedel", "The Gödel machine rewrites itself.", True),  # transliterated
+        ("Weisfeiler-Leman", "beyond the weisfeiler leman test", True),  # hyphenation
+        ("Transfomer", "A sparse Transformer for long inputs.", True),  # one edit in a long word
+        ("LTH", "the lottery ticket hypothesis states that", True),  # an abbreviation the text spells out
+        ("BERT", "a robust variant of the base model", False),
+        ("FSDP", "fully sharded training", False),
+    ],
+)
+def test_names_are_matched_as_people_write_them(name: str, text: str, mentioned: bool) -> None:
+    assert mentioned_in(name, text) is mentioned
+
+
+def test_an_abstention_for_a_missing_detail_never_calls_the_papers_it_names_irrelevant() -> None:
+    text = explain_abstention(["A", "B"], missing="the learning rate", on_topic=["A"])
+    assert text == f"{ABSTAIN_PREFIX}: “A” discusses this but does not state the learning rate."
+    assert "nearest" in explain_abstention(["A"]) and "irrelevant" not in explain_abstention(["A"])
 
 
 @pytest.mark.parametrize(

@@ -154,3 +154,29 @@ def test_stop_reads_messages_in_either_shape_gradio_returns() -> None:
 
     parts = [{"role": "assistant", "content": [{"type": "text", "text": "Half ▍"}]}]
     assert mark_stopped(parts)[-1]["content"] == f"Half\n\n{STOPPED}"
+
+
+def test_a_rewritten_search_is_shown_and_a_standalone_one_is_not() -> None:
+    (main, _) = format_answer(answer(question="What does it assume?", standalone_question="What does it assume? (P)"))
+    assert main["content"].startswith("*Searched for: “What does it assume? \\(P\\)”*")
+    (plain, _) = format_answer(answer(question="What is it?", standalone_question="What is it?"))
+    assert "Searched for" not in plain["content"]
+    (strong, _) = format_answer(answer(support="strong", confidence=0.93))
+    assert "strong support (93%)" in strong["content"]
+
+
+def test_the_conversation_carries_cited_ids_and_a_rewritten_question_can_be_asked_anew(
+    bundled_settings: Settings,
+) -> None:
+    from ui.app import rewritten_question
+
+    _, chat, history = list(respond("How can quantized LLMs be fine-tuned without storing gradients?", [], [], 5,
+                                    bundled_settings))[-1]  # fmt: skip
+    assert history[1]["cited"] and history[1]["cited"] == [c["paper_id"] for c in history[1]["citations"]]
+    assert rewritten_question(history) is None  # asked as typed
+    _, chat, history = list(respond("What memory does it save?", chat, history, 5, bundled_settings))[-1]
+    assert history[3]["searched"].startswith("What memory does it save? (")
+    assert rewritten_question(history) == "What memory does it save?"
+    assert any("Searched for: “What memory does it save? \\(" in str(m["content"]) for m in chat)
+    _, chat, history = list(respond("What memory does it save?", chat, history, 5, bundled_settings, True))[-1]
+    assert history[-1]["searched"] == "What memory does it save?"  # as typed, without the conversation

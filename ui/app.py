@@ -53,23 +53,29 @@ HISTORY_TURNS = 50  # messages a session keeps (25 questions and answers): follo
 FAILED = "Something went wrong answering this; see the server log."
 
 
-def respond(message: str, chat: Chat, history: History, k: float, settings: Settings) -> Iterator[Update]:
-    """Stream one answer into the chat; errors become a readable message, never a traceback."""
+def respond(
+    message: str, chat: Chat, history: History, k: float, settings: Settings, standalone: bool = False
+) -> Iterator[Update]:
+    """Stream one answer into the chat; errors become a readable message, never a traceback.
+
+    `standalone`: ask it as a new question, without the conversation (the "Searched for" button).
+    """
     chat = [*chat, {"role": "user", "content": escape(message)}]
     turn_start = len(chat)
     chat.append({"role": "assistant", "content": "…"})
     yield "", chat, history
     draft = ""
     try:
-        for item in rag.ask_stream(message, history=history, k=int(k), settings=settings):
+        asked = [] if standalone else history
+        for item in rag.ask_stream(message, history=asked, k=int(k), settings=settings):
             if isinstance(item, rag.Answer):
                 chat = chat[:turn_start] + format_answer(item)
-                cited = "; ".join(c.title for c in item.citations)
-                remembered = item.text + (f" (cited: {cited})" if cited else "")
-                turn = {  # "text" and "citations" are for the export; rag.ask reads role and content only
+                turn = {  # "cited" is what a follow-up reads; "text", "citations" and "searched" are for the page
                     "role": "assistant",
-                    "content": remembered,
+                    "content": item.text,
+                    "cited": [c.paper_id for c in item.citations],
                     "text": item.text,
+                    "searched": item.standalone_question,
                     "citations": [
                         {"title": c.title, "paper_id": c.paper_id, "evidence": c.evidence} for c in item.citations
                     ],
@@ -86,6 +92,14 @@ def respond(message: str, chat: Chat, history: History, k: float, settings: Sett
         log.exception("answering %r failed", message[:200])
         chat = [*chat[:turn_start], {"role": "assistant", "content": format_error(FAILED)}]
         yield message, chat, history
+
+
+def rewritten_question(history: History) -> str | None:
+    """The last question, if it was searched as something else (a follow-up read with the conversation)."""
+    if len(history) < 2 or history[-1].get("role") != "assistant":
+        return None
+    question, searched = str(history[-2].get("content", "")), str(history[-1].get("searched", ""))
+    return question if searched and searched != question else None
 
 
 STOPPED = "*— stopped before the end; this partial answer is unverified.*"
@@ -154,7 +168,11 @@ def _chat(s: Settings) -> None:
         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
         stop = gr.Button("Stop", scale=1, elem_id="stop", variant="stop")
         new = gr.Button("New chat", scale=1, elem_id="new-chat")
-    export = gr.Button("Export as Markdown", interactive=False, size="sm", elem_id="export")
+    with gr.Row():
+        as_new = gr.Button(
+            "Ask it as a new question", visible=False, size="sm", elem_id="ask-standalone", scale=0, min_width=220
+        )
+        export = gr.Button("Export as Markdown", interactive=False, size="sm", elem_id="export", scale=0, min_width=180)
     exported = gr.Textbox(visible=False, elem_id="export-text")
     gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
     with gr.Accordion("Settings", open=False):
@@ -167,22 +185,34 @@ def _chat(s: Settings) -> None:
     def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
         yield from respond(message, chat, hist, k_value, s)
 
+    def answer_as_new(chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
+        question = rewritten_question(hist)
+        if question is not None:
+            yield from respond(question, chat, hist, k_value, s, standalone=True)
+
+    def after_answer(hist: History) -> tuple[Any, Any]:
+        rewritten = rewritten_question(hist)
+        return gr.update(interactive=bool(hist)), gr.update(visible=rewritten is not None)
+
     def export_markdown(hist: History) -> str:
         cited = {str(c["paper_id"]) for turn in hist for c in turn.get("citations") or []}
         sources_of = {p.paper_id: p.sources for p in rag.indexed_papers(settings=s, ids=sorted(cited))} if cited else {}
         return conversation_markdown(hist, sources_of)
 
-    def can_export(hist: History) -> Any:
-        return gr.update(interactive=bool(hist))
-
     answering = []
     for trigger in (box.submit, send.click):
         event = trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
-        event.then(can_export, [history], [export])
+        event.then(after_answer, [history], [export, as_new])
         answering.append(event)
+    # "Searched for: …" differs from what was typed: one click asks it again, as typed, without the conversation.
+    again = as_new.click(answer_as_new, [chatbot, history, k], [box, chatbot, history])
+    again.then(after_answer, [history], [export, as_new])
+    answering.append(again)
     # Stop ends the stream where it is (a chat model stops generating); the partial answer says so.
     stop.click(mark_stopped, [chatbot], [chatbot], cancels=cast(Any, answering), queue=False)
-    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(can_export, [history], [export])
+    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(
+        after_answer, [history], [export, as_new]
+    )
     # Export only when asked, and nothing is written on the server: the browser saves the text it is sent.
     export.click(export_markdown, [history], [exported]).then(None, [exported], None, js=SAVE_MARKDOWN_JS)
 

@@ -94,14 +94,20 @@ def code_span(text: str) -> str:
 
 def format_answer(answer: Answer) -> list[dict[str, Any]]:
     """The assistant's messages: the answer with its sources panel, then one collapsible full abstract per citation."""
-    parts = [_list_body(answer) or escape(answer.text)]
+    parts = []
+    if answer.standalone_question and answer.standalone_question != answer.question:
+        # A follow-up searched with what the conversation said: show exactly what was searched.
+        parts.append(f"*Searched for: “{escape(answer.standalone_question, links=False)}”*")
+    parts.append(_list_body(answer) or escape(answer.text))
     if answer.excluded_titles:
         left_out = "; ".join(escape(t, links=False) for t in answer.excluded_titles)
         parts.append(f"*Leaving out the papers of the previous answer: {left_out}*")
     if answer.citations:
         lines = ["**Sources**", ""]
+        earlier = {h.paper_id for h in answer.sources if h.signals.get("previous_turn")}
         lines += [
-            f"{n}. **{escape(c.title, links=False)}** — “{escape(c.evidence)}”"
+            f"{n}. **{escape(c.title, links=False)}**{' (from the previous answer)' if c.paper_id in earlier else ''}"
+            f" — “{escape(c.evidence)}”"
             for n, c in enumerate(answer.citations, 1)
         ]
         parts.append("\n".join(lines))
@@ -117,7 +123,12 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
         dropped = ", ".join(escape(d.cited, links=False) for d in answer.dropped_citations)
         notes.append(f"removed citations that are not among the sources: {dropped}")
     parts += [f"> ⚠ {n}" for n in notes]
-    parts.append(f"*answered by {escape(answer.backend, links=False)} in {sum(answer.timings.values()):.2f} s*")
+    support = (
+        f" · {answer.support} support ({answer.confidence:.0%})" if answer.support and not answer.abstained else ""
+    )
+    parts.append(
+        f"*answered by {escape(answer.backend, links=False)} in {sum(answer.timings.values()):.2f} s{support}*"
+    )
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": "\n\n".join(parts)}]
     for n, c in enumerate(answer.citations, 1):
         messages.append(

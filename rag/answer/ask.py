@@ -88,7 +88,7 @@ def _understand(start: _Start) -> Request:
     qvec = index.sentence_embedder.embed_array([searched])[0]
     facts = QuestionFacts(
         intent=intent,
-        detail=asked_detail(q) if intent != "list" else None,
+        detail=asked_detail(q) if intent == "detail" else None,
         names=tuple(named_terms(q)),
         unknown=(),
         terms=tuple(content_terms(searched)),

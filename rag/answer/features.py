@@ -73,6 +73,7 @@ QUESTION_FEATURES = (
     "top_detail_missing",
     "top_detail_unnamed",
     "refers_back",
+    "question_terms",  # how many content words the question has: a short one has low cosines with anything
 )
 
 SENTENCE_FEATURES = (
@@ -249,6 +250,10 @@ def question_features(q: QuestionFacts, rows: list[dict[str, float]], relevance:
         "top_weighted_coverage": top["weighted_coverage"],
         "top_sentence_weighted_coverage": top["sentence_weighted_coverage"],
         "top_name_coverage": top["name_coverage"],
+        "top_names_missing": (1.0 - top["name_coverage"]) if q.names else 0.0,
+        "top_named_general": top["name_in_lead"] * (q.detail is None),
+        "top_rare_in_title_general": top["rare_term_in_title"] * (q.detail is None),
+        "question_terms": min(len(q.terms), 12) / 12,
         "top_name_in_lead": top["name_in_lead"],
         "top_title_match": top["title_match"] * (q.detail is None),
         "top_title_match_detail": top["title_match"] * (q.detail is not None),

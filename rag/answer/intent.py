@@ -30,6 +30,11 @@ _LIST_RE = re.compile(
     r"|has\s+anyone\s+else)",
     re.IGNORECASE,
 )
+# "Which paper / work / study …": the answer is a paper, whatever else the question mentions ("how much memory").
+_ASKS_FOR_PAPER_RE = re.compile(
+    r"^\s*(which|what|is there an?|are there|find|list|name)\s+(\w+\s+)?(papers?|works?|stud(y|ies)|articles?)\b",
+    re.IGNORECASE,
+)
 _COMPARE_RE = re.compile(
     r"\b(compare[sd]?|comparison|versus|vs\.?|differ(?:s|ence|ent)? (?:from|between)|difference between"
     r"|contrast(?:s|ed|ing)? (?:with|to)|relate to|relationship between)\b",
@@ -70,7 +75,7 @@ def detect_intent(question: str) -> Intent:
         return "list"
     if _COMPARE_RE.search(question):
         return "compare"
-    if asked_detail(question) is not None:
+    if not _ASKS_FOR_PAPER_RE.search(question) and asked_detail(question) is not None:
         return "detail"
     if _EXPLAIN_RE.search(question):
         return "explain"

@@ -12,7 +12,7 @@ import pytest
 
 import rag
 from rag.config import Settings
-from tests.e2e.browser import CHROMIUM, ask, chat_page
+from tests.e2e.browser import ANSWERS_JS, CHROMIUM, ask, chat_page
 from tests.helpers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +128,32 @@ def test_list_answer_and_relative_follow_up(page: Any) -> None:
     assert RELU not in sources and (LEAKY in sources or RNN in sources)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-relative-follow-up.png"), full_page=True)
+
+
+def test_a_rewritten_follow_up_shows_what_was_searched_and_a_topic_switch_carries_nothing(page: Any) -> None:
+    qzo = "Fine-tuning Quantized Neural Networks with Zeroth-order Optimization"
+    ask(page, "How can quantized LLMs be fine-tuned without storing gradients?")
+    assert qzo in page.locator("#chat").inner_text().split("Sources")[-1]
+    assert not page.locator("#ask-standalone").is_visible()  # asked as typed: nothing to offer
+    ask(page, "What memory does it save?")
+    second = page.locator("#chat").inner_text().split("What memory does it save?\n")[-1]  # after the question
+    assert f"Searched for: “What memory does it save? ({qzo})”" in second
+    assert qzo in second.split("Sources")[1]
+    page.wait_for_selector("#ask-standalone", state="visible")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-searched-for.png"), full_page=True)
+    # One click asks it again as typed, without the conversation.
+    before = page.evaluate(ANSWERS_JS)
+    page.locator("#ask-standalone").click()
+    page.wait_for_function(f"n => ({ANSWERS_JS})() > n", arg=before, timeout=120_000)
+    third = page.locator("#chat").inner_text().split("What memory does it save?\n")[-1]
+    assert "Searched for" not in third
+    # A new topic mid-chat is searched as typed and answered from its own paper, not the previous one.
+    ask(page, "Which object detector combines weighted residual connections and Mish activation?")
+    fourth = page.locator("#chat").inner_text().split("weighted residual connections and Mish activation?")[-1]
+    assert "Searched for" not in fourth
+    assert "YOLOv4: Optimal Speed and Accuracy of Object Detection" in fourth and qzo not in fourth
+    assert not page.locator("#ask-standalone").is_visible()
 
 
 def test_markup_in_an_abstract_renders_as_text(page: object) -> None:

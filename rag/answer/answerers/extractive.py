@@ -55,9 +55,11 @@ def compose(request: Request, model: AnswerabilityModel, decision: Decision) -> 
     quotes: list[Quote] = []
     for i in decision.chosen:
         source: Source = request.sources[i]
-        probs = sentence_probabilities(model, facts, request.question, source, request.qvec, decision.probabilities[i])
-        for j in pick_sentences(probs, source.sentences, per_paper):
-            quotes.append((third_person(source.sentences[j]), source.sentences[j], source.number))
+        probs = sentence_probabilities(model, facts, request.question, source, request.qvec, decision.relevance[i])
+        picked = [source.sentences[j] for j in pick_sentences(probs, source.sentences, per_paper)]
+        if facts.intent == "list":  # one line per paper, whatever it quotes
+            picked = [" ".join(picked)]
+        quotes += [(third_person(sentence), sentence, source.number) for sentence in picked]
     return quotes, "list" if facts.intent == "list" else "prose"
 
 
