@@ -44,7 +44,7 @@ def score_item(item: Record, answer: Record, retrieved: list[str], corpus_titles
     rank = _rank(gold, retrieved) if gold else None
     facts = item.get("answer_facts") or []
     text = normalise(answer["text"])
-    titles = {h["paper_id"]: h["title"] for h in answer["sources"]}
+    titles = {h.get("paper_id"): h["title"] for h in answer["sources"]}
     support = [[p, titles.get(pid) in gold] for pid, p in answer.get("paper_support", {}).items()]
     return {
         "rank": rank,

@@ -77,7 +77,7 @@ def test_follow_up_is_condensed_by_the_model(monkeypatch: pytest.MonkeyPatch, ll
         {"role": "user", "content": "What is the minimum width of ReLU nets?"},
         {"role": "assistant", "content": "..."},
     ]
-    answer = rag.ask("How does it compare with the leaky-ReLU result?", history=history, settings=llm_settings)
+    answer = rag.ask("And how does it compare?", history=history, settings=llm_settings)  # cannot stand alone
     assert answer.standalone_question.startswith("How does the minimum width of leaky-ReLU")
     assert "Minimum Width of Leaky-ReLU Neural Networks for Uniform Universal Approximation" in [
         h.title for h in answer.sources

@@ -37,10 +37,10 @@ def test_env_example_lists_exactly_the_settings_that_exist() -> None:
 
 
 def test_nested_answer_thresholds_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAG_ANSWER__MIN_COSINE", "0.3")
-    assert Settings(_env_file=None).answer.min_cosine == 0.3  # type: ignore[call-arg]
-    monkeypatch.setenv("RAG_ANSWER__MIN_COSINE", "7")
+    monkeypatch.setenv("RAG_ANSWER__ANSWER_THRESHOLD", "0.3")
+    assert Settings(_env_file=None).answer.answer_threshold == 0.3  # type: ignore[call-arg]
+    monkeypatch.setenv("RAG_ANSWER__ANSWER_THRESHOLD", "7")
     get_settings.cache_clear()
-    with pytest.raises(ValueError, match=r"RAG_ANSWER__MIN_COSINE='7': Input should be less than or equal to 1"):
+    with pytest.raises(ValueError, match=r"RAG_ANSWER__ANSWER_THRESHOLD='7': Input should be less than or equal to 1"):
         get_settings()
     get_settings.cache_clear()

@@ -66,13 +66,16 @@ def test_gate_reports_violations() -> None:
         "unanswerable_abstained": 0.9,
         "wrongly_abstained": 0.0,
         "gold_cited_single": 0.95,
-        "gold_cited_followup": 0.9,
+        "gold_cited_followup_dependent": 0.9,
+        "gold_cited_followup_standalone": 1.0,
         "multi_citation_recall": 0.8,
         "multi_citation_precision": 0.9,
+        "answer_facts": 0.7,
+        "topic_carry_over": 0,
     }
     assert check_gate("offline", ok) == []
-    bad = {**ok, "hallucinated_citations": 2, "hit@5": 0.5}
-    assert len(check_gate("offline", bad)) == 2
+    bad = {**ok, "hallucinated_citations": 2, "hit@5": 0.5, "topic_carry_over": 1}
+    assert len(check_gate("offline", bad)) == 3
 
 
 def test_eval_run_writes_every_output_and_compares(bundled_settings: Settings, tmp_path: Path) -> None:
