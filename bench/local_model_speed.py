@@ -1,8 +1,9 @@
-"""Tokens per second of the installed llama.cpp build with the bundled SmolLM2-135M (prompt and generation).
+"""Tokens per second of the installed llama.cpp build with a local model (prompt and generation).
 
 Runs in-process through llama_cpp (the same library the server uses), with the server's thread count.
 Median of --runs repetitions after one warm-up; prints llama.cpp's CPU features so builds can be compared.
-Usage: python bench/local_model_speed.py [--runs 5] [--prompt-tokens 512] [--gen-tokens 128]
+Usage: python bench/local_model_speed.py [--model smollm2|qwen2.5-1.5b|FILE.gguf] [--runs 5] [--prompt-tokens 512]
+       [--gen-tokens 128]
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ import time
 
 import llama_cpp
 
-from rag.local.model import bundled_gguf, default_threads
+from rag.config import model_cache_dir
+from rag.local.catalog import resolve
+from rag.local.model import default_threads
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--runs", type=int, default=5)
 parser.add_argument("--prompt-tokens", type=int, default=512)
 parser.add_argument("--gen-tokens", type=int, default=128)
+parser.add_argument("--model", default=None, help="a model name of `rag local-model --list`, or a .gguf file")
 args = parser.parse_args()
 
-llm = llama_cpp.Llama(model_path=str(bundled_gguf()), n_ctx=2048, n_threads=default_threads(), verbose=False)
+model, name = resolve(args.model, model_cache_dir())
+llm = llama_cpp.Llama(model_path=str(model), n_ctx=2048, n_threads=default_threads(), verbose=False)
 print(llama_cpp.llama_print_system_info().decode(errors="replace").strip())
 words = ("attention transformer lottery ticket network pruning scaling law emergent ability " * 200).split()
 prompt_ids = llm.tokenize(" ".join(words).encode())[: args.prompt_tokens]
@@ -53,6 +58,6 @@ def generation_speed() -> float:
 prompt_speed(), generation_speed()  # warm-up
 prompts = [prompt_speed() for _ in range(args.runs)]
 gens = [generation_speed() for _ in range(args.runs)]
-print(f"threads {default_threads()}, median of {args.runs} runs:")
+print(f"{name}: threads {default_threads()}, median of {args.runs} runs:")
 print(f"  prompt processing: {statistics.median(prompts):.0f} tokens/s ({len(prompt_ids)} tokens)")
 print(f"  generation:        {statistics.median(gens):.1f} tokens/s ({args.gen_tokens} tokens)")

@@ -112,7 +112,14 @@ def summarise(records: list[Record]) -> Record:
         "answer_facts": round(sum(s["facts_found"] for s in answerable) / facts_total, 4) if facts_total else None,
         "topic_carry_over": sum(bool(s.get("carried_over")) for s in followup["standalone"]),
         "reliability": reliability([pair for r in ok for pair in r["scores"].get("support", [])]),
-        "latency_ms": {stage: _percentiles(v) for stage, v in timings.items()},
+        "latency_ms": {
+            **{stage: _percentiles(v) for stage, v in timings.items()},
+            **(
+                {"first_text": _percentiles(first)}
+                if (first := [r["first_text_seconds"] for r in ok if "first_text_seconds" in r])
+                else {}
+            ),
+        },
     }
 
 

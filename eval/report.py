@@ -56,7 +56,7 @@ def _metrics_table(runs: dict[str, Any], previous: dict[str, Any] | None) -> lis
             delta = f"{now - before:+.3f}" if isinstance(now, int | float) and isinstance(before, int | float) else "–"
             row += f" {delta} |"
         lines.append(row)
-    for stage in ("retrieval", "generation", "verification", "total"):
+    for stage in ("retrieval", "generation", "verification", "total", "first_text"):
         cells = []
         for label in labels:
             lat = runs[label]["metrics"]["latency_ms"].get(stage)

@@ -43,7 +43,7 @@ def run_one(
     """
     records: list[dict[str, Any]] = []
     try:
-        for item in tqdm(items, desc=label, unit="q", file=sys.stderr, disable=None):  # None: off when not a TTY
+        for item in progress(items, label):
             record: dict[str, Any] = {"run": label, **{k: item[k] for k in ("id", "kind", "question", "gold_titles")}}
             record.update({k: item[k] for k in ("split", "followup_type", "miss", "styles") if k in item})
             try:
@@ -58,6 +58,7 @@ def run_one(
                     citations=[c["title"] for c in data["citations"]],
                     standalone_question=data["standalone_question"],
                     confidence=data["confidence"],
+                    first_text_seconds=data["first_text_seconds"],
                     abstained=data["abstained"],
                     retrieved=retrieved,
                     timings=data["timings"],
@@ -102,13 +103,34 @@ def check_gate(name: str, metrics: dict[str, Any], thresholds: Path = THRESHOLDS
     return failures
 
 
+def progress(items: list[dict[str, Any]], label: str, every: float = 30.0) -> Iterator[dict[str, Any]]:
+    """The items, with a progress bar on a terminal, else a line with the ETA every `every` seconds (a log)."""
+    if sys.stderr.isatty():
+        yield from tqdm(items, desc=label, unit="q", file=sys.stderr)
+        return
+    start = last = time.monotonic()
+    for done, item in enumerate(items):
+        now = time.monotonic()
+        if done and now - last >= every:
+            eta = (now - start) / done * (len(items) - done)
+            print(f"{label}: {done}/{len(items)} done in {(now - start) / 60:.1f} min, about {eta / 60:.1f} min left",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            last = now
+        yield item
+
+
 @contextlib.contextmanager
-def maybe_local_model(enabled: bool) -> Iterator[LocalServer | None]:
+def maybe_local_model(enabled: bool, spec: str | None = None) -> Iterator[LocalServer | None]:
+    """The local model `spec` (a name of `rag local-model --list` or a .gguf file) served for the run."""
     if not enabled:
         yield None
         return
-    print("starting the bundled local model (SmolLM2 via llama.cpp)…", file=sys.stderr)
-    with running_local_model() as server:
+    from rag.config import model_cache_dir
+    from rag.local.catalog import resolve
+
+    model, alias = resolve(spec, model_cache_dir())
+    print(f"starting the local model {alias} (llama.cpp)…", file=sys.stderr)
+    with running_local_model(model=model, alias=alias) as server:
         yield server
 
 
@@ -117,8 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", choices=list(ANSWERERS), help="repeat to compare")
     p.add_argument("--retriever", action="append", choices=RETRIEVERS, help="repeat to compare")
     p.add_argument("--base-url", help="OpenAI-compatible server (Ollama, llama.cpp, vLLM); sets --backend openai")
-    p.add_argument("--model", help="chat model name for --backend openai")
-    p.add_argument("--local", action="store_true", help="start the bundled local model for the run and use it")
+    p.add_argument(
+        "--model",
+        help="chat model name for --backend openai; with --local, the local model (smollm2, qwen2.5-1.5b, FILE.gguf)",
+    )
+    p.add_argument("--local", action="store_true", help="start a local model for the run (default SmolLM2) and use it")
     p.add_argument("--k", type=k_value, default=5, help="sources per answer (default 5)")
     p.add_argument(
         "--split",
@@ -155,13 +180,15 @@ def main(argv: Sequence[str] | None = None, settings: rag.Settings | None = None
     corpus = {p.title for p in rag.load_corpus()}
     runs: dict[str, dict[str, Any]] = {}
     interrupted = False
-    with maybe_local_model(args.local) as server:
+    with maybe_local_model(args.local, args.model) as server:
         overrides: dict[str, Any] = {}
         if server:
-            overrides.update(openai_base_url=server.url, chat_model="smollm2", llm_timeout=600)
+            # No token for 3 minutes is an error, not a hang (the timeout is per read of the stream), and a
+            # retry would only wait that long again.
+            overrides.update(openai_base_url=server.url, chat_model=server.alias, llm_timeout=180, llm_max_retries=0)
         if args.base_url:
             overrides["openai_base_url"] = args.base_url
-        if args.model:
+        if args.model and not args.local:
             overrides["chat_model"] = args.model
         default_backend = "openai" if (server or args.base_url) else "extractive"
         configs = itertools.product(args.backend or [default_backend], args.retriever or ["hybrid"], splits)

@@ -107,12 +107,16 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_model(args: argparse.Namespace) -> int:
-    from rag.local.model import REBUILD_HINT, bundled_gguf, check_build
+    from rag.config import model_cache_dir
+    from rag.local import catalog
+    from rag.local.model import REBUILD_HINT, check_build
     from rag.local.server import serve
 
-    model = Path(args.model) if args.model else bundled_gguf()
-    if not model.is_file():
-        raise ModelFileError(f"model file {model} does not exist")
+    if args.list:
+        for name, entry in catalog.MODELS.items():
+            print(f"{name:14} {entry.description}")
+        return 0
+    model, alias = catalog.resolve(args.model, model_cache_dir())
     if args.check:
         result = check_build(model, tokens=args.check_tokens)
         if result.ok:
@@ -120,7 +124,7 @@ def _cmd_local_model(args: argparse.Namespace) -> int:
             return 0
         print(f"rag: error: {result.detail}\n{REBUILD_HINT}", file=sys.stderr)
         return 3
-    return serve(model, args.host, args.port, rag.get_settings().local_model_state_dir)
+    return serve(model, args.host, args.port, rag.get_settings().local_model_state_dir, alias, args.threads)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
@@ -165,10 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--standalone", action="store_true", help="ask as typed, without the conversation")
     p.set_defaults(handler=_cmd_ask)
 
-    p = sub.add_parser("local-model", help="serve the bundled SmolLM2 model (OpenAI-compatible) on loopback")
+    p = sub.add_parser("local-model", help="serve a local model (OpenAI-compatible) on loopback")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--model", default=None, help="a .gguf file (default: the bundled SmolLM2-135M-Instruct)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="smollm2 (default, the local extra), qwen2.5-1.5b (the qwen extra) or a .gguf file; --list shows them",
+    )
+    p.add_argument("--list", action="store_true", help="list the models it knows")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the cores not busy)")
     p.add_argument(
         "--check", action="store_true", help="only check that llama.cpp generates on this CPU (in a subprocess)"
     )

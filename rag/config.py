@@ -22,6 +22,13 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "paper-rag"
 
 
+def model_cache_dir() -> Path:
+    """Where derived model files live (the int8 MiniLM graph, a joined local GGUF); RAG_MODEL_CACHE moves it."""
+    import os
+
+    return Path(os.environ.get("RAG_MODEL_CACHE", default_data_dir() / "models"))
+
+
 class AnswerTuning(BaseModel):
     """How answers are shaped, and overrides of the answerability model's thresholds.
 

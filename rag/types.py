@@ -113,6 +113,7 @@ class Answer:
     confidence: float = 0.0  # P(the best source answers the question), from the answerability model
     support: str = ""  # "strong" or "partial" (empty when abstained)
     paper_support: dict[str, float] = field(default_factory=dict)  # paper id -> P(it answers), every source
+    first_text_seconds: float = 0.0  # from the question to the first piece of the answer (time to first token)
 
     @property
     def unsupported_sentences(self) -> list[str]:

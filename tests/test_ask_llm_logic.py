@@ -41,8 +41,8 @@ def test_hallucinated_marker_and_title_are_dropped(monkeypatch: pytest.MonkeyPat
     answer = rag.ask("What are emergent abilities of large language models?", settings=llm_settings)
     assert not answer.abstained
     assert [c.title for c in answer.citations] == ["Emergent Abilities of Large Language Models"]
-    assert {d.cited for d in answer.dropped_citations} == {"[7]", "Attention Is All You Need"}
-    assert "[7]" not in answer.text
+    assert {d.cited for d in answer.dropped_citations} >= {"[7]", "Attention Is All You Need"}
+    assert "[7]" not in answer.text and "Attention" not in answer.text  # the sentence rests on no source
     assert answer.backend == "openai-compatible:fake@127.0.0.1:9"
 
 
@@ -50,7 +50,7 @@ def test_uncited_answer_is_not_shown(monkeypatch: pytest.MonkeyPatch, llm_settin
     script(monkeypatch, "Emergent abilities are a well known fact of life.")
     answer = rag.ask("What are emergent abilities of large language models?", settings=llm_settings)
     assert answer.abstained and answer.citations == []
-    assert "cited none of the retrieved abstracts" in answer.text
+    assert "nothing the model wrote matches the abstracts" in answer.text
 
 
 def test_model_abstention_is_reported(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:

@@ -159,10 +159,12 @@ def ask_stream(
         request: Request = PREPARE.invoke(_Start(q, turns, s, index, answerer))
     t1 = time.perf_counter()
     result: Result | None = None
+    first_text: float | None = None
     for piece in answerer.answer(request):
         if isinstance(piece, Result):
             result = piece
         else:
+            first_text = first_text if first_text is not None else time.perf_counter() - t0
             yield piece
     assert result is not None, "an answerer must end with a Result"
     t2 = time.perf_counter()
@@ -187,4 +189,5 @@ def ask_stream(
         confidence=round(result.confidence, 4),
         support=result.strength,
         paper_support={pid: round(p, 4) for pid, p in result.support.items()},
+        first_text_seconds=round(first_text if first_text is not None else t2 - t0, 4),
     )

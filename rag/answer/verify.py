@@ -154,6 +154,12 @@ def _support(sentence: str, source: Source, vector: np.ndarray | None) -> tuple[
     return combined[best], best
 
 
+def support_of(sentence: str, source: Source, vector: np.ndarray | None = None) -> float:
+    """How well `source` supports `sentence`: the best word overlap or sentence-vector cosine of its sentences
+    (without a vector: word overlap only)."""
+    return _support(sentence, source, vector)[0]
+
+
 def _cited_sentences(text: str, marker: int) -> list[str]:
     return [s for s in split_sentences(text) if f"[{marker}]" in s]
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from filelock import FileLock
 
-from rag.config import default_data_dir
+from rag.config import model_cache_dir
 
 if TYPE_CHECKING:
     import onnx
@@ -52,7 +52,7 @@ PROBES = (
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("RAG_MODEL_CACHE", default_data_dir() / "models"))
+    return model_cache_dir()
 
 
 def cached_path(source_sha256: str) -> Path:

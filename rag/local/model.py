@@ -51,16 +51,52 @@ def bundled_gguf() -> Path:
     return found[0]
 
 
+def _idle_share(window: float = 0.3) -> float:
+    """The share of CPU time spent idle over `window` seconds (1.0 where /proc/stat cannot be read)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields)
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 1.0
+    return (idle1 - idle0) / (total1 - total0) if total1 > total0 else 1.0
+
+
 def default_threads() -> int:
-    return max(1, os.cpu_count() or 2)
+    """Threads for llama.cpp: the cores this process may use that are idle right now, at least one.
+
+    Two llama.cpp processes that each take every core slow each other fifty-fold on two cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, min(cores, round(cores * _idle_share() + 0.25)))
 
 
-def server_command(model: Path, host: str, port: int, n_ctx: int = 4096, threads: int | None = None) -> list[str]:
+def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: OpenMP threads that sleep when idle instead of spinning (a second CPU-heavy
+    process would otherwise be starved), unless the user chose otherwise."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env.setdefault("GOMP_SPINCOUNT", "0")
+    return env
+
+
+def server_command(
+    model: Path,
+    host: str,
+    port: int,
+    n_ctx: int = 4096,
+    threads: int | None = None,
+    alias: str = MODEL_ALIAS,
+) -> list[str]:
     try:
         package_file("llama_cpp")
     except ModelFileError:
         raise ModelFileError(f"llama-cpp-python is not installed; {INSTALL_HINT}") from None
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS]
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias]
     cmd += ["--host", host, "--port", str(port), "--n_ctx", str(n_ctx)]
     cmd += ["--n_threads", str(threads or default_threads())]
     return cmd
@@ -81,7 +117,7 @@ def check_build(model: Path | None = None, tokens: int = 1, timeout: float = 300
     cmd = [sys.executable, "-c", _CHECK_SCRIPT, str(gguf), str(default_threads()), str(tokens)]
     t0 = time.perf_counter()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout, env=server_env())
     except subprocess.TimeoutExpired:
         return BuildCheck(False, f"no token after {timeout:.0f} s")
     if done.returncode == 0:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
-from rag.local.model import MODEL_ALIAS, bundled_gguf, exit_cause, free_port, server_command, stop_process
+from rag.local.model import MODEL_ALIAS, bundled_gguf, exit_cause, free_port, server_command, server_env, stop_process
 
 LOG_TAIL_LINES = 12
 _SUPERVISED: dict[str, LocalServer] = {}  # "host:port" -> server started by this process
@@ -59,9 +59,12 @@ class LocalServer:
         port: int = 8080,
         echo: IO[str] | None = None,
         state_dir: Path | None = None,
+        alias: str = MODEL_ALIAS,
+        threads: int | None = None,
     ) -> None:
-        """`echo` receives the server's log lines; with `state_dir`, other processes can learn how it ended."""
-        self.model, self.host, self.port = model, host, port
+        """`echo` receives the server's log lines; with `state_dir`, other processes can learn how it ended.
+        `alias`: the model name clients ask for; `threads`: llama.cpp threads (default: the free cores)."""
+        self.model, self.host, self.port, self.alias, self.threads = model, host, port, alias, threads
         self.echo = echo
         self.state_dir = state_dir
         self.tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -79,7 +82,8 @@ class LocalServer:
 
     def start(self) -> LocalServer:
         self.proc = subprocess.Popen(
-            server_command(self.model, self.host, self.port),
+            server_command(self.model, self.host, self.port, threads=self.threads, alias=self.alias),
+            env=server_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -236,12 +240,20 @@ def server_failure(base_url: str | None, state_dir: Path | None = None, wait: fl
         time.sleep(0.05)  # a process that just dropped its connections may be dying: give it a moment
 
 
-def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> int:
+def serve(
+    model: Path,
+    host: str,
+    port: int,
+    state_dir: Path | None = None,
+    alias: str = MODEL_ALIAS,
+    threads: int | None = None,
+) -> int:
     """`rag local-model`: run the server in the foreground, echoing its log, until Ctrl-C or SIGTERM.
 
     Returns 0 after a requested stop; raises LocalModelError when the server dies by itself.
     """
-    server = LocalServer(model, host, port, echo=sys.stderr, state_dir=state_dir).start()
+    server = LocalServer(model, host, port, echo=sys.stderr, state_dir=state_dir, alias=alias, threads=threads)
+    server.start()
 
     def stop(signum: int, frame: object) -> None:
         server.request_stop()  # no waiting here: the main thread is inside the child's wait()
@@ -249,8 +261,8 @@ def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> i
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         server.wait_ready()
-        print(f"serving {model.name} as '{MODEL_ALIAS}'; use:", flush=True)
-        print(f"  export OPENAI_BASE_URL={server.url} RAG_CHAT_MODEL={MODEL_ALIAS}", flush=True)
+        print(f"serving {model.name} as '{alias}'; use:", flush=True)
+        print(f"  export OPENAI_BASE_URL={server.url} RAG_CHAT_MODEL={alias}", flush=True)
         ended = server.wait()
     except KeyboardInterrupt:
         server.stop()
@@ -266,10 +278,10 @@ def serve(model: Path, host: str, port: int, state_dir: Path | None = None) -> i
 
 @contextmanager
 def running_local_model(
-    port: int | None = None, model: Path | None = None, timeout: float = 180
+    port: int | None = None, model: Path | None = None, timeout: float = 300, alias: str = MODEL_ALIAS
 ) -> Iterator[LocalServer]:
-    """Start the bundled local model for the duration of a block (e.g. `rag eval --local`)."""
-    server = LocalServer(model or bundled_gguf(), "127.0.0.1", port or free_port()).start()
+    """Start a local model (default: the bundled SmolLM2) for the duration of a block (e.g. `rag eval --local`)."""
+    server = LocalServer(model or bundled_gguf(), "127.0.0.1", port or free_port(), alias=alias).start()
     try:
         server.wait_ready(timeout)
         yield server

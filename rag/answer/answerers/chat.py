@@ -20,10 +20,11 @@ import numpy as np
 from rag.answer.abstention import abstention_reason, abstention_text
 from rag.answer.answerability import decide, load_model
 from rag.answer.answerers import BackendError, Request, Result, Turn
+from rag.answer.attribution import attribute
 from rag.answer.condense import to_messages
 from rag.answer.followup import FollowUp, searched_text
 from rag.answer.markers import MARKER_RE
-from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, SHAPES, fit_sources, format_source
+from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, SHAPES, fit_sources, format_source, prompt_sources
 from rag.answer.verify import verify
 from rag.config import Settings, redact_url
 from rag.text import split_sentences
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Phrases with which a model says the sources do not answer.
-_MODEL_ABSTAINED = ("does not answer", "do not contain", "does not contain", "not mentioned", "no information")
+_MODEL_ABSTAINED = (
+    "does not answer", "do not answer", "do not contain", "does not contain", "not mentioned", "no information",
+    "cannot be answered", "can't be answered", "not enough information",
+)  # fmt: skip
 
 
 class ChatAnswerer:
@@ -88,18 +92,18 @@ class ChatAnswerer:
             yield text
             yield Result(text, [], True, support=support, confidence=decision.best)
             return
-        fitted = fit_sources(request.sources, s.context_tokens, s.chat_model)
+        given = fit_sources(prompt_sources(request, model, decision), s.context_tokens, s.chat_model)
+        fitted = [src for src, _ in given]
         chain = ANSWER_PROMPT | chat_model(s, streaming=True) | StrOutputParser()
         question = request.question
         if request.standalone != question:
-            question = f"{question}\n(Standalone: {request.standalone})"
+            question = f"{question} (that is: {request.standalone})"
         pieces: list[str] = []
         with backend_errors(s):
             for piece in chain.stream(
                 {
-                    "sources": "\n\n".join(format_source(src) for src in fitted),
+                    "sources": "\n\n".join(format_source(src, keep) for src, keep in given),
                     "shape": SHAPES[request.intent],
-                    "history": to_messages(request.history),
                     "question": question,
                 }
             ):
@@ -107,11 +111,24 @@ class ChatAnswerer:
                 yield piece
         start = time.perf_counter()
         raw = "".join(pieces).strip()
-        vectors = _sentence_vectors(raw, request) if any(src.vectors is not None for src in fitted) else {}
-        verified = verify(raw, fitted, vectors, s)
+        log.info("the model wrote: %r", raw[:2000])
+        layout = "list" if request.intent == "list" else "prose"
+        if model_abstained(raw):
+            why = "the model found no answer in the abstracts it was given" if raw else "the model returned nothing"
+            closest = [src.title for src in request.sources]
+            took = time.perf_counter() - start
+            yield Result(abstention_text(closest, why), [], True, [], [], took, support, decision.best)
+            return
+        claims = [" ".join(MARKER_RE.sub(" ", u).split()) for u in _units(raw, layout)]
+        vectors = _vectors(claims, request) if any(src.vectors is not None for src in fitted) else {}
+        attributed = attribute(raw, fitted, vectors, s.answer.support, layout)
+        verified = verify(attributed.text, fitted, _vectors(split_sentences(attributed.text), request), s)
+        # What the model cited that is not among its sources is reported, whether or not its sentence survived.
+        verified.dropped = verify(raw, fitted, {}, s).dropped + verified.dropped
         took = time.perf_counter() - start
-        said_no = any(p in raw.lower() for p in _MODEL_ABSTAINED)
-        if verified.citations and not said_no:
+        if attributed.dropped:
+            log.info("dropped %d sentence(s) that rest on no source: %r", len(attributed.dropped), attributed.dropped)
+        if verified.citations:
             yield Result(
                 verified.text,
                 verified.citations,
@@ -124,19 +141,31 @@ class ChatAnswerer:
                 strength=decision.strength,
             )
             return
-        why = "the model found no answer in the retrieved abstracts" if raw else "the model returned nothing"
-        if raw and not verified.citations and not said_no:
-            why = "the model's answer cited none of the retrieved abstracts, so it is not shown"
+        why = "nothing the model wrote matches the abstracts it was given, so it is not shown"
         closest = [src.title for src in request.sources]
         yield Result(abstention_text(closest, why), [], True, verified.dropped, [], took, support, decision.best)
 
 
-def _sentence_vectors(text: str, request: Request) -> dict[str, np.ndarray]:
-    sentences = split_sentences(text)
-    if not sentences:
+def model_abstained(raw: str) -> bool:
+    """Whether the answer as a whole says the sources do not answer (not a phrase somewhere inside it)."""
+    claim = " ".join(MARKER_RE.sub(" ", raw).split()).lower().strip(" .")
+    if not claim:
+        return True
+    said_no = any(p in claim for p in _MODEL_ABSTAINED)
+    return said_no and (claim.startswith(("the collection does not", "the sources do not")) or len(claim.split()) <= 12)
+
+
+def _units(text: str, layout: str) -> list[str]:
+    return [u for u in text.splitlines() if u.strip()] if layout == "list" else split_sentences(text)
+
+
+def _vectors(texts: list[str], request: Request) -> dict[str, np.ndarray]:
+    """Sentence vectors of `texts` (without their markers), keyed by the texts as given."""
+    texts = [t for t in dict.fromkeys(texts) if t.strip()]
+    if not texts:
         return {}
-    vecs = request.index.sentence_embedder.embed_array([MARKER_RE.sub("", s) for s in sentences])
-    return dict(zip(sentences, vecs, strict=True))
+    vecs = request.index.sentence_embedder.embed_array([MARKER_RE.sub("", t) for t in texts])
+    return dict(zip(texts, vecs, strict=True))
 
 
 def chat_model(settings: Settings, streaming: bool = False) -> BaseChatModel:
