@@ -77,4 +77,6 @@ def _close(a: object, b: object, tolerance: float = 0.05) -> bool:
         return len(a) == len(b) and all(_close(x, y, tolerance) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and isinstance(b, float):
         return abs(a - b) <= tolerance
+    if isinstance(a, int) and isinstance(b, int):  # row counts: a retrieval that differs moves a few sentences
+        return abs(a - b) <= max(2, 0.01 * abs(b))
     return a == b
