@@ -236,9 +236,9 @@ def test_the_chat_model_is_asked_for_every_relevant_paper_on_a_list_question(
     settings = bundled_settings.with_overrides(llm="openai", openai_base_url="http://127.0.0.1:9/v1")
     answer = rag.ask("Which papers study the minimum width for universal approximation?", settings=settings)
     assert "Write one line per source that fits the question" in prompts[0]
-    first = answer.sources[0].title if False else None  # noqa: F841 (sources are renumbered for the model)
     assert answer.intent == "list" and len(answer.citations) == 1  # the lines without text are dropped
-    assert answer.text.startswith(f"- {answer.citations[0].title}: It studies the minimum width") and "\n" not in answer.text
+    assert answer.text.startswith(f"- {answer.citations[0].title}: It studies the minimum width")
+    assert "\n" not in answer.text
     explain = rag.ask("What is a lottery ticket?", settings=settings)
     assert explain.intent == "explain" and "one line per source" not in prompts[1].split("Question:")[-1]
 
