@@ -139,3 +139,38 @@ def test_a_new_backend_is_one_class_and_one_registry_line(
     assert answer.backend == "echo" and answer.citations[0].title == "Emergent Abilities of Large Language Models"
     with pytest.raises(ValueError, match="must be auto or one of: openai, extractive, echo"):
         bundled_settings.with_overrides(llm="nope")
+
+
+def test_a_model_that_sends_no_token_is_an_error_not_a_hang(bundled_settings: Settings) -> None:
+    """A server that accepts the request and then says nothing: no token for RAG_LLM_TIMEOUT seconds is an error."""
+    import http.server
+    import threading
+    import time
+
+    class Silent(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(30)  # a model stuck before its first token
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = bundled_settings.with_overrides(
+        llm="openai",
+        openai_base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+        llm_timeout=2,
+        llm_max_retries=0,
+    )
+    start = time.monotonic()
+    try:
+        with pytest.raises(BackendError, match=r"timed out after 2 s.*RAG_LLM_TIMEOUT"):
+            rag.ask("What are emergent abilities of large language models?", settings=settings)
+    finally:
+        server.shutdown()
+    assert time.monotonic() - start < 20
