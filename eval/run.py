@@ -21,8 +21,7 @@ from eval.datasets import SPLITS, history_for, load_items
 from eval.metrics import score_item, summarise
 from eval.report import write_outputs
 from rag.answer.answerers import ANSWERERS, backend_name
-from rag.cli import k_value
-from rag.index.search import RETRIEVERS
+from rag.index.search import RETRIEVERS, k_value
 from rag.local.server import LocalServer, running_local_model
 
 HERE = Path(__file__).resolve().parent

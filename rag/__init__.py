@@ -58,13 +58,30 @@ def search(
 
 
 def ask(question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Answer:
-    """Answer `question`, citing the papers it rests on. Overrides: `k`, `settings`, any Settings field."""
-    return library_for(overrides.get("settings")).ask(question, history, **overrides)
+    """Answer `question`, citing the papers it rests on. Overrides: `k`, `settings`, any Settings field (one that
+    chooses an index or embedding model, such as `index_dir`, picks that index's Library)."""
+    library, rest = _library_for_overrides(overrides)
+    return library.ask(question, history, **rest)
 
 
 def ask_stream(question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Iterator[str | Answer]:
-    """Text pieces as the answer is written, then the final verified `Answer`."""
-    return library_for(overrides.get("settings")).ask_stream(question, history, **overrides)
+    """Text pieces as the answer is written, then the final verified `Answer` (overrides as for `ask`)."""
+    library, rest = _library_for_overrides(overrides)
+    return library.ask_stream(question, history, **rest)
+
+
+def _library_for_overrides(overrides: dict[str, Any]) -> tuple[Library, dict[str, Any]]:
+    """The Library the overrides' index and embedding settings name, and the overrides left for it."""
+    from rag.library import EMBEDDING_FIELDS, INDEX_FIELDS
+
+    choosing = {k: v for k, v in overrides.items() if k in (*INDEX_FIELDS, *EMBEDDING_FIELDS) and v is not None}
+    rest = {k: v for k, v in overrides.items() if k not in choosing}
+    if not choosing:
+        return library_for(overrides.get("settings")), rest
+    base = overrides.get("settings") or get_settings()
+    chosen = base.with_overrides(**choosing)
+    rest["settings"] = chosen
+    return library_for(chosen), rest
 
 
 def indexed_papers(

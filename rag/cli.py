@@ -13,7 +13,7 @@ from pathlib import Path
 import rag
 from rag.answer.answerers import ANSWERERS, BackendError
 from rag.index.errors import RagIndexError
-from rag.index.search import MAX_K, RETRIEVERS
+from rag.index.search import RETRIEVERS, k_value
 from rag.ingest.errors import CorpusError
 from rag.local.server import LocalModelError
 from rag.offline import ModelFileError
@@ -196,17 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
     # `rag eval ...` is handed whole to eval.run (see main); listed here for --help.
     sub.add_parser("eval", help="run the evaluation set (see `rag eval --help`)", add_help=False)
     return parser
-
-
-def k_value(text: str) -> int:
-    """argparse type for -k: a whole number in the range search and ask accept."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"k must be a whole number, not {text!r}") from None
-    if not 1 <= value <= MAX_K:
-        raise argparse.ArgumentTypeError(f"k must be from 1 to {MAX_K}, not {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

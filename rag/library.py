@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from rag.config import Settings, get_settings
 from rag.index import store
 from rag.index.embedder import Embedder
@@ -83,9 +85,19 @@ class Library:
     def ask_stream(
         self, question: str, history: list[dict[str, Any]] | None = None, **overrides: Any
     ) -> Iterator[str | Answer]:
-        """Text pieces as the answer is written, then the verified Answer (builds the index on first use)."""
+        """Text pieces as the answer is written, then the verified Answer (builds the index on first use).
+
+        Overrides change how this Library answers; one that would choose another index or embedding model is
+        refused (use another Library, or the module-level `rag.ask`, which picks the Library the settings name).
+        """
         from rag.answer.ask import ask_stream
 
+        changed = other_index(self.settings, overrides)
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} would choose another index or embedding model than this Library's "
+                f"({self.index.location}); use rag.Library(rag.Settings(...)) for it, or rag.ask(..., settings=...)"
+            )
         stream = ask_stream(self.index, question, history, **dict(overrides))
         try:
             first = next(stream)  # checks the question, then retrieves
@@ -165,20 +177,34 @@ _DEFAULTS: dict[tuple[object, ...], Library] = {}
 _DEFAULTS_LOCK = threading.Lock()
 
 
+# The settings that choose an index and its embedding model, derived from the settings model so that a new
+# embedding_* field cannot make two configurations share the wrong embedder.
+INDEX_FIELDS = ("index_dir", "chroma_host", "chroma_port", "collection")
+EMBEDDING_FIELDS = (
+    *(f for f in Settings.model_fields if f.startswith("embedding_")),
+    "openai_base_url",
+    "openai_api_key",
+)
+
+
 def _keys(s: Settings) -> tuple[tuple[object, ...], tuple[object, ...]]:
     """(which index, which embedding model): libraries with the same model share it."""
-    model = (
-        s.embedding_model,
-        s.embedding_batch_size,
-        s.embedding_threads,
-        s.embedding_int8,
-        s.openai_base_url,
-        s.embedding_base_url,
-        s.embedding_api_key,
-        s.embedding_concurrency,
-        s.embedding_request_batch,
-    )
-    return (str(s.index_dir), s.chroma_host, s.chroma_port, s.collection, *model), model
+    model = tuple(_value(getattr(s, f)) for f in EMBEDDING_FIELDS)
+    return (*(str(getattr(s, f)) for f in INDEX_FIELDS), *model), model
+
+
+def _value(value: object) -> object:
+    """A setting as a dictionary key: a secret by its value (kept in memory only), so two keys stay apart."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def other_index(base: Settings, overrides: dict[str, Any]) -> list[str]:
+    """The overrides (or the `settings` override's fields) that select another index or embedder than `base`."""
+    given = overrides.get("settings")
+    changed = [f for f in (*INDEX_FIELDS, *EMBEDDING_FIELDS) if f in overrides and overrides[f] != getattr(base, f)]
+    if isinstance(given, Settings) and _keys(given)[0] != _keys(base)[0]:
+        changed.append("settings")
+    return changed
 
 
 def library_for(settings: Settings | None = None) -> Library:

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 import rag
 from rag.config import Settings
 
@@ -45,3 +47,28 @@ def test_stats_of_an_empty_index(fresh_settings: Settings) -> None:
     stats = rag.collection_stats(fresh_settings)
     assert (stats.papers, stats.chunks, stats.source_files, stats.updated_at) == (0, 0, 0, None)
     assert stats.location == str(fresh_settings.index_dir)
+
+
+def test_an_override_that_chooses_another_index_is_honoured_or_refused(
+    bundled_settings: Settings, tmp_path: Path
+) -> None:
+    """rag.ask(index_dir=…) answers from that index; a Library refuses to answer from another one."""
+    import rag
+    from rag.library import library_for
+
+    other = tmp_path / "other"
+    own = Settings(index_dir=other, _env_file=None)  # type: ignore[call-arg]
+    rag.ingest([_one_paper(tmp_path)], include_bundled=False, settings=own, progress=False)
+    answer = rag.ask("Do capybara committees beat gradient descent?", settings=bundled_settings, index_dir=other)
+    assert [h.title for h in answer.sources] == ["Capybara Committees Beat Gradient Descent"]
+    with pytest.raises(ValueError, match=r"index_dir would choose another index .* use rag\.Library"):
+        library_for(bundled_settings).ask("What is a lottery ticket?", index_dir=other)
+    with pytest.raises(ValueError, match="embedding_int8"):
+        library_for(bundled_settings).ask("What is a lottery ticket?", embedding_int8=False)
+
+
+def _one_paper(folder: Path) -> Path:
+    path = folder / "one.jsonl"
+    abstract = "Committees of capybaras vote on each optimiser step and converge in fewer rounds than gradient descent."
+    path.write_text(json.dumps({"title": "Capybara Committees Beat Gradient Descent", "abstract": abstract}) + "\n")
+    return path

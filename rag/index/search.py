@@ -8,6 +8,7 @@ nor BM25 ranking is reliable for "tell me about <title with a typo>".
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -171,3 +172,14 @@ def _search(
                     cand.signals["rare_name"] = 1.0
     best = sorted(pool.values(), key=lambda c: (-c.score, c.paper_id))[:k]
     return [Hit(c.paper_id, c.title, c.text, round(c.score, 6), c.signals) for c in best]
+
+
+def k_value(text: str) -> int:
+    """A `-k` argument (of `rag search`, `rag ask`, `rag eval`): a whole number in the range search and ask accept."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"k must be a whole number, not {text!r}") from None
+    if not 1 <= value <= MAX_K:
+        raise argparse.ArgumentTypeError(f"k must be from 1 to {MAX_K}, not {value}")
+    return value
