@@ -52,11 +52,7 @@ class Library:
         """Add the papers of `paths` (default: the bundled collection); see rag.ingest.pipeline."""
         from rag.ingest.pipeline import ingest
 
-        report = ingest(
-            self.index, paths, include_bundled=include_bundled, sync=sync, rebuild=rebuild, progress=progress
-        )
-        assert report is not None
-        return report
+        return ingest(self.index, paths, include_bundled=include_bundled, sync=sync, rebuild=rebuild, progress=progress)
 
     def ensure_built(self) -> None:
         """Build the index from the bundled collection if there is none yet (first use).
@@ -66,9 +62,13 @@ class Library:
         from rag.ingest.pipeline import ingest
 
         with self._build_lock:
-            if not self.index.exists():
-                log.warning("no index at %s yet: building it from the bundled collection", self.index.location)
-                ingest(self.index, progress=False, if_missing=True)
+            if self.index.exists():
+                return
+            with self.index.errors(), self.index.ingest_lock():  # reentrant: the ingest takes it again
+                self.index.reload()  # another process may have built it while this one waited for the lock
+                if not self.index.exists():
+                    log.warning("no index at %s yet: building it from the bundled collection", self.index.location)
+                    ingest(self.index, progress=False)
 
     def search(
         self, query: str, k: int | None = None, retriever: str | None = None, settings: Settings | None = None

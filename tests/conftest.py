@@ -25,10 +25,7 @@ for var in (
 import rag  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.library import forget_library  # noqa: E402
-
-
-def make_settings(index_dir: Path, **overrides: object) -> Settings:
-    return Settings(index_dir=index_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
+from tests.helpers import make_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rag.config import Settings
+from rag.index.paper_index import Collections, PaperIndex
 from rag.local.model import free_port
 from rag.local.model import stop_process as stop
 
-__all__ = ["free_port", "http_ok", "serving", "stop", "wait_until"]
+__all__ = [
+    "free_port",
+    "http_ok",
+    "make_settings",
+    "opened",
+    "run_rag",
+    "serving",
+    "stop",
+    "wait_until",
+    "write_jsonl",
+]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,3 +66,36 @@ def serving(args: list[str], ready_url: str, env: dict[str, str] | None = None, 
     finally:
         stop(proc)
         assert proc.poll() is not None
+
+
+def make_settings(index_dir: Path, **overrides: object) -> Settings:
+    """Settings of an index at `index_dir`, not read from a .env file."""
+    return Settings(index_dir=index_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def write_jsonl(path: Path, papers: list[tuple[str, str]]) -> Path:
+    """A JSONL input file of (title, abstract) papers."""
+    path.write_text("".join(json.dumps({"title": t, "abstract": a}) + "\n" for t, a in papers))
+    return path
+
+
+def opened(settings: Settings) -> Collections:
+    """The index's collections, through an index object of the test's own."""
+    found = PaperIndex(settings).open()
+    assert found is not None
+    return found
+
+
+def run_rag(
+    *args: str | bytes, env: dict[str, str] | None = None, prefix: str = "", index_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m rag.cli ARGS` from the repository (inside a private mount namespace after `prefix`, shell
+    commands that prepare it, when given)."""
+    command: list[str | bytes] = [sys.executable, "-m", "rag.cli", *args]
+    if prefix:
+        quoted = " ".join(f"'{a}'" if isinstance(a, str) else a.decode("latin-1") for a in command)
+        command = ["unshare", "-m", "sh", "-c", f"{prefix} && exec {quoted}"]
+    extra = {**(env or {}), **({"RAG_INDEX_DIR": str(index_dir)} if index_dir is not None else {})}
+    return subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **extra}, capture_output=True, text=True, timeout=600
+    )

@@ -14,7 +14,7 @@ from rag.index import bm25
 from rag.index.paper_index import PaperIndex
 from rag.index.store import ids_digest, iter_records, updated_digest
 from rag.ingest.corpus import load_corpus
-from tests.test_ingest import opened, write_jsonl
+from tests.helpers import opened, write_jsonl
 
 VOCAB = "lottery ticket sparse network scaling law language model graph molecule robust adversarial".split()
 

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
+from tests.helpers import run_rag
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_rag(*args: str, index_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
 
 
 def test_search_json(bundled_settings: Settings) -> None:

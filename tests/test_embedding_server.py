@@ -28,8 +28,7 @@ from rag.index.minilm import MiniLMEmbedder
 from rag.index.paper_index import PaperIndex
 from rag.index.server_embedder import ServerEmbedder
 from rag.library import _keys, forget_library
-from tests.conftest import make_settings
-from tests.helpers import free_port, http_ok, stop, wait_until
+from tests.helpers import free_port, http_ok, make_settings, stop, wait_until
 
 PAPERS = [
     (

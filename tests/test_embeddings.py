@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.index.minilm import MINILM_SHA256, ChromaEmbeddingAdapter, MiniLMEmbedder
+from rag.index.minilm import MINILM_SHA256, MiniLMEmbedder
 from rag.offline import ModelFileError, package_file, verified_file
 
 
@@ -42,12 +42,10 @@ def test_batching_and_padding_do_not_change_vectors(embedder: MiniLMEmbedder) ->
     assert np.allclose(together, alone, atol=1e-4)
 
 
-def test_langchain_and_chroma_interfaces(embedder: MiniLMEmbedder) -> None:
+def test_query_and_document_vectors_agree(embedder: MiniLMEmbedder) -> None:
     q = embedder.embed_query("scaling laws")
     docs = embedder.embed_documents(["scaling laws"])
     assert len(q) == 384 and np.allclose(q, docs[0], atol=1e-6)
-    chroma_vecs = ChromaEmbeddingAdapter(embedder)(["scaling laws"])
-    assert np.allclose(chroma_vecs[0], q, atol=1e-6)
 
 
 def test_overlong_text_is_truncated_not_an_error(embedder: MiniLMEmbedder) -> None:

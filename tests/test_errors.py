@@ -19,22 +19,11 @@ import rag
 from rag.config import Settings
 from rag.index.paper_index import PaperIndex
 from rag.index.search import search
+from tests.helpers import run_rag
 
 ROOT = Path(__file__).resolve().parents[1]
 CAN_MOUNT = os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
 needs_mount = pytest.mark.skipif(not CAN_MOUNT, reason="needs root and unshare for a private mount namespace")
-
-
-def run_rag(
-    *args: str | bytes, env: dict[str, str] | None = None, prefix: str = ""
-) -> subprocess.CompletedProcess[str]:
-    command: list[str | bytes] = [sys.executable, "-m", "rag.cli", *args]
-    if prefix:  # run inside a private mount namespace after `prefix` (shell commands) prepared it
-        quoted = " ".join(f"'{a}'" if isinstance(a, str) else a.decode("latin-1") for a in command)
-        command = ["unshare", "-m", "sh", "-c", f"{prefix} && exec {quoted}"]
-    return subprocess.run(
-        command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600
-    )
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess[str], *words: str) -> None:

@@ -15,30 +15,19 @@ import pytest
 
 import rag
 from rag.config import Settings
-from rag.index.paper_index import Collections, PaperIndex
+from rag.index.paper_index import PaperIndex
 from rag.index.store import DIGEST_KEY, ids_digest, iter_records
 from rag.ingest.chunking import chunk_papers
 from rag.ingest.corpus import load_corpus
 from rag.library import forget_library
+from tests.helpers import opened, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_jsonl(path: Path, papers: list[tuple[str, str]]) -> Path:
-    path.write_text("".join(json.dumps({"title": t, "abstract": a}) + "\n" for t, a in papers))
-    return path
 
 
 @pytest.fixture(scope="module")
 def six_papers() -> list[tuple[str, str]]:
     return [(p.title, p.abstract) for p in load_corpus()[:6]]
-
-
-def opened(settings: Settings) -> Collections:
-    """The index's collections, through an index object of the test's own."""
-    found = PaperIndex(settings).open()
-    assert found is not None
-    return found
 
 
 def index_ids(settings: Settings) -> list[str]:

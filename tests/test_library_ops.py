@@ -72,3 +72,12 @@ def _one_paper(folder: Path) -> Path:
     abstract = "Committees of capybaras vote on each optimiser step and converge in fewer rounds than gradient descent."
     path.write_text(json.dumps({"title": "Capybara Committees Beat Gradient Descent", "abstract": abstract}) + "\n")
     return path
+
+
+def test_counting_papers_loads_no_embedding_model(bundled_settings: Settings) -> None:
+    """exists() and count() read the index only: no model is loaded and no embedding server is asked."""
+    from rag.index.paper_index import PaperIndex
+
+    index = PaperIndex(bundled_settings)
+    assert index.exists() and index.count() == len(rag.load_corpus())
+    assert index.loaded_embedder is None

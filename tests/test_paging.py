@@ -11,19 +11,25 @@ import pytest
 import rag
 import ui.library as library_ui
 from rag.config import Settings
-from rag.index import bm25
+from rag.index import bm25, store
 from rag.index.paper_index import PaperIndex
 from rag.ingest.corpus import load_corpus
 from rag.library import forget_library
-from tests.test_ingest import write_jsonl
+from tests.helpers import write_jsonl
 
 
 def _no_whole_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_: object, **__: object) -> None:
-        raise AssertionError("read the whole collection")
+    """Refuse any walk over a whole collection's records (store.pages is the one place that pages; walking ids
+    only, as --sync does, stays allowed)."""
+    real = store.pages
 
-    monkeypatch.setattr(importlib.import_module("rag.ingest.pipeline"), "iter_records", refuse)
-    monkeypatch.setattr(importlib.import_module("rag.index.store"), "iter_records", refuse)
+    def ids_only(collection: object, include: list[object]) -> object:
+        if include:
+            raise AssertionError(f"read the whole collection ({include})")
+        return real(collection, include)  # type: ignore[arg-type]
+
+    for module in ("rag.index.store", "rag.ingest.pipeline", "rag.index.records"):
+        monkeypatch.setattr(importlib.import_module(module), "pages", ids_only)
 
 
 def test_an_ingest_reads_only_the_papers_it_is_given(

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from rag.index.errors import IndexMissing
-from rag.index.minilm import MINILM_DIM
 from rag.index.paper_index import PaperIndex
 from rag.index.records import decode_vectors
 from rag.text import content_terms, sentence_spans
@@ -93,8 +92,9 @@ def _sentences_with_vectors(
         if offset < 0:
             return sentences, None  # chunks from another version of the abstract: embed afresh
         search_from = offset
-        vecs = decode_vectors(str(meta["sent_vecs"]), MINILM_DIM)
-        for (a, b), vec in zip(json.loads(str(meta["sent_spans"])), vecs, strict=False):
+        chunk_spans = json.loads(str(meta["sent_spans"]))
+        vecs = decode_vectors(str(meta["sent_vecs"]), len(chunk_spans))
+        for (a, b), vec in zip(chunk_spans, vecs, strict=False):
             start, end = a - body_start + offset, b - body_start + offset
             k = max(0, bisect.bisect_right(starts, start) - 1)
             while k < len(spans) and spans[k][0] < end:

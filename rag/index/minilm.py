@@ -16,11 +16,9 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction
-from chromadb.api.types import Embeddings as ChromaEmbeddings
 from langchain_core.embeddings import Embeddings
 
 from rag.config import MINILM, Settings
@@ -177,29 +175,6 @@ def _pool_spans(
             inside = real.astype(np.float32)
         vectors.append(_pool(hidden, inside))
     return np.array(vectors, dtype=np.float32).reshape(len(vectors), MINILM_DIM)
-
-
-class ChromaEmbeddingAdapter(EmbeddingFunction[Documents]):
-    """The same model as a Chroma embedding function, for users of the raw Chroma API."""
-
-    def __init__(self, embedder: MiniLMEmbedder | None = None) -> None:
-        self._embedder = embedder or MiniLMEmbedder()
-
-    def __call__(self, input: Documents) -> ChromaEmbeddings:
-        return list(self._embedder.embed_array(list(input)))
-
-    @staticmethod
-    def name() -> str:
-        return "paper-rag-minilm-int8"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"batch_size": self._embedder.batch_size, "threads": self._embedder.threads, "int8": self._embedder.int8}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingAdapter:
-        return ChromaEmbeddingAdapter(
-            MiniLMEmbedder(config.get("batch_size", 32), config.get("threads", 0), config.get("int8", True))
-        )
 
 
 def minilm_from_settings(settings: Settings) -> MiniLMEmbedder:

@@ -93,9 +93,9 @@ class PaperIndex:
                 if isinstance(self.embedder, SpanEmbedder):
                     self._sentence_embedder = self.embedder
                 else:
-                    from rag.index.minilm import MiniLMEmbedder
+                    from rag.index.minilm import minilm_from_settings
 
-                    self._sentence_embedder = MiniLMEmbedder()
+                    self._sentence_embedder = minilm_from_settings(self.settings)  # threads and int8 as set
             return self._sentence_embedder
 
     @property
@@ -109,11 +109,14 @@ class PaperIndex:
     # --- collections ----------------------------------------------------------------
 
     def exists(self) -> bool:
-        """Whether the index has been built (without creating anything)."""
+        """Whether the index has been built (creating nothing, and without the embedding model: no model is loaded
+        and no embedding server is asked just to tell)."""
         if not self.settings.uses_chroma_server and not (self.settings.index_dir / "chroma").exists():
             return False
+        if self._collections is not None:
+            return True
         with self.errors():
-            return self.open() is not None
+            return store.existing(self.client, self.settings, self.settings.collection) is not None
 
     def open(self, create: bool = False) -> Collections | None:
         """The collections (created when `create`); None if there is no index. Upgrades an old layout."""
@@ -136,6 +139,10 @@ class PaperIndex:
                         upgrade_layout(chunks, papers, self.location)
             self._collections = Collections(chunks, papers, store.digest_of(chunks))
             return self._collections
+
+    def _existing(self) -> Collections | None:
+        """The collections if the index has been built (creating nothing), else None."""
+        return self.open() if self.exists() else None
 
     def current(self) -> Collections | None:
         """The collections as a query should see them: reopened if another process ingested or rebuilt since."""
@@ -281,7 +288,7 @@ class PaperIndex:
             found = list(self.iter_papers())
         else:
             with self.errors():
-                opened = self.open() if self.exists() else None
+                opened = self._existing()
                 if opened is None:
                     return []
                 found = []
@@ -292,7 +299,7 @@ class PaperIndex:
     def page(self, offset: int, limit: int) -> list[Paper]:
         """Papers `offset` to `offset + limit` in the order the index stores them (one request, bounded memory)."""
         with self.errors():
-            opened = self.open() if self.exists() else None
+            opened = self._existing()
             if opened is None:
                 return []
             return _papers_of(opened.papers.get(include=_RECORD, offset=offset, limit=limit))
@@ -300,17 +307,22 @@ class PaperIndex:
     def iter_papers(self) -> Iterator[Paper]:
         """Every paper, page by page in stored order (bounded memory however large the collection)."""
         with self.errors():
-            opened = self.open() if self.exists() else None
+            opened = self._existing()
             if opened is None:
                 return
             for pid, doc, meta in store.iter_records(opened.papers):
                 yield paper_from_record(pid, doc, meta)
 
     def count(self) -> int:
-        """How many papers the index holds."""
+        """How many papers the index holds (without the embedding model, as for `exists`)."""
+        if not self.exists():
+            return 0
         with self.errors():
-            opened = self.open() if self.exists() else None
-            return opened.papers.count() if opened is not None else 0
+            papers = store.existing(self.client, self.settings, self.settings.collection + store.PAPERS_SUFFIX)
+            if papers is None:  # an index of the first layout: opening it moves its abstracts into paper records
+                opened = self._existing()
+                return opened.papers.count() if opened is not None else 0
+            return papers.count()
 
 
 _RECORD: Any = ["documents", "metadatas"]

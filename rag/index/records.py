@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from chromadb.api.models.Collection import Collection
 
-from rag.index.store import DIGEST_KEY, LAYOUT, LAYOUT_KEY, PAGE, collection_digest, layout_of
+from rag.index.store import DIGEST_KEY, LAYOUT, LAYOUT_KEY, collection_digest, layout_of, modifiable, pages
 from rag.types import Chunk, MetaValue, Paper
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,10 @@ def encode_vectors(vectors: np.ndarray) -> str:
     return base64.b64encode(vectors.astype(np.float16).tobytes()).decode("ascii")
 
 
-def decode_vectors(text: str, dim: int) -> np.ndarray:
+def decode_vectors(text: str, count: int) -> np.ndarray:
+    """The `count` vectors `encode_vectors` wrote (their dimension is whatever the model's was)."""
     raw = np.frombuffer(base64.b64decode(text), dtype=np.float16)
-    return raw.astype(np.float32).reshape(-1, dim)
+    return raw.astype(np.float32).reshape(count, -1) if count else raw.astype(np.float32).reshape(0, 0)
 
 
 def record_hash(paper: Paper, p_hash: str) -> str:
@@ -89,8 +90,7 @@ def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> Non
     """
     if layout_of(chunks) < 2:
         _move_abstracts(chunks, papers, location)
-    meta = dict(chunks.metadata or {})
-    meta.pop("hnsw:space", None)
+    meta = modifiable(chunks.metadata)
     if meta.get(DIGEST_KEY) is not None:
         meta[DIGEST_KEY] = collection_digest(chunks)
     meta[LAYOUT_KEY] = LAYOUT
@@ -101,18 +101,13 @@ def _move_abstracts(chunks: Collection, papers: Collection, location: str) -> No
     log.warning("upgrading the index at %s to store each abstract once (one-time)", location)
     firsts: dict[str, dict[str, Any]] = {}
     sums: dict[str, np.ndarray] = {}
-    offset = 0
-    while True:
-        page = chunks.get(include=["metadatas", "embeddings"], limit=PAGE, offset=offset)
-        if not page["ids"]:
-            break
+    for page in pages(chunks, ["metadatas", "embeddings"]):
         embeddings = page["embeddings"] if page["embeddings"] is not None else []
         for meta, vector in zip(page["metadatas"] or [], embeddings, strict=True):
             pid = str(meta["paper_id"])
             sums[pid] = sums.get(pid, 0) + np.asarray(vector, dtype=np.float32)
             if meta.get("chunk_index") == 0 or pid not in firsts:
                 firsts[pid] = dict(meta)
-        offset += len(page["ids"])
     pids = list(firsts)
     for i in range(0, len(pids), 1000):
         batch = pids[i : i + 1000]
@@ -124,14 +119,9 @@ def _move_abstracts(chunks: Collection, papers: Collection, location: str) -> No
         papers.upsert(ids=batch, embeddings=np.array(vectors), documents=[p.abstract for p in found], metadatas=metas)
     # Chroma merges metadata on update: None removes the keys the paper records now hold.
     stale_keys = {pid: {k: None for k in meta if k in _MOVED or k not in _CHUNK_KEYS} for pid, meta in firsts.items()}
-    offset = 0
-    while True:
-        page = chunks.get(include=["metadatas"], limit=PAGE, offset=offset)
-        if not page["ids"]:
-            break
+    for page in pages(chunks, ["metadatas"]):  # updating metadata leaves the records and their order as they are
         removals = [stale_keys[str(m["paper_id"])] for m in page["metadatas"] or []]
         chunks.update(ids=page["ids"], metadatas=removals)  # type: ignore[arg-type]
-        offset += len(page["ids"])
 
 
 def _paper_from_layout1(pid: str, meta: dict[str, Any]) -> Paper:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import chromadb
 import chromadb.errors
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import GetResult
 from chromadb.config import Settings as ChromaSettings
 
 from rag.config import Settings
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from rag.index.embedder import Embedder
 
 MODEL_KEY = "embedding_model"
+SPACE_KEY = "hnsw:space"  # the distance Chroma uses, fixed when a collection is created
 DIGEST_KEY = "ids_digest"
 UPDATED_KEY = "updated_at"
 LAYOUT_KEY = "layout"
@@ -94,21 +96,40 @@ def updated_digest(digest: str, added: Iterable[str], removed: Iterable[str]) ->
     return f"{total % _MOD:032x}"
 
 
-def collection_digest(collection: Collection) -> str:
-    """The digest computed from the ids the collection holds (paged: ids only, constant memory)."""
-    total = 0
+def pages(collection: Collection, include: list[Any]) -> Iterator[GetResult]:
+    """Every record of `collection`, PAGE at a time (bounded memory and request size). The one place that
+    walks a whole collection: `include=[]` reads ids only."""
     offset = 0
     while True:
-        ids = collection.get(include=[], limit=PAGE, offset=offset)["ids"]
-        if not ids:
-            return f"{total % _MOD:032x}"
-        total += sum(map(_id_hash, ids))
-        offset += len(ids)
+        page = collection.get(include=include, limit=PAGE, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])
+
+
+def collection_digest(collection: Collection) -> str:
+    """The digest computed from the ids the collection holds (paged: ids only, constant memory)."""
+    total = sum(_id_hash(i) for page in pages(collection, []) for i in page["ids"])
+    return f"{total % _MOD:032x}"
 
 
 def digest_of(collection: Collection) -> str | None:
     digest = (collection.metadata or {}).get(DIGEST_KEY)
     return None if digest is None else str(digest)
+
+
+def existing(client: ClientAPI, settings: Settings, name: str) -> Collection | None:
+    """The collection `name` if it exists (no model check, nothing created), else None."""
+    try:
+        return client.get_collection(name)
+    except chromadb.errors.NotFoundError:
+        return None
+    except Exception as exc:
+        if "does not exist" in str(exc):
+            return None
+        mapped = index_failure(exc, settings)  # a server that is down, a read-only folder, ...
+        raise mapped or IndexUnavailable(f"cannot open the index at {settings.index_location()}: {exc}") from exc
 
 
 def find_collection(
@@ -120,15 +141,9 @@ def find_collection(
     `settings` when not given) agrees with the index's model on the probe sentence (rag.index.probe);
     it keeps recording its own model id (`recorded_model`).
     """
-    try:
-        collection = client.get_collection(settings.collection)
-    except chromadb.errors.NotFoundError:
+    collection = existing(client, settings, settings.collection)
+    if collection is None:
         return None
-    except Exception as exc:
-        if "does not exist" in str(exc):
-            return None
-        mapped = index_failure(exc, settings)  # a server that is down, a read-only folder, ...
-        raise mapped or IndexUnavailable(f"cannot open the index at {settings.index_location()}: {exc}") from exc
     meta = collection.metadata or {}
     built_with = meta.get(MODEL_KEY)
     if built_with != model_id:
@@ -146,7 +161,7 @@ def create_collection(
     existing = find_collection(client, settings, model_id, embedder)
     if existing is not None:
         return existing
-    metadata = {MODEL_KEY: model_id, LAYOUT_KEY: LAYOUT, "hnsw:space": "cosine"}
+    metadata = {MODEL_KEY: model_id, LAYOUT_KEY: LAYOUT, SPACE_KEY: "cosine"}
     return client.get_or_create_collection(
         settings.collection, metadata={**metadata, **probe_metadata(settings, model_id, embedder)}
     )
@@ -160,7 +175,7 @@ def recorded_model(collection: Collection) -> str | None:
 
 def papers_collection(client: ClientAPI, settings: Settings) -> Collection:
     """The companion collection with one record per paper (its abstract and paper-level metadata)."""
-    return client.get_or_create_collection(settings.collection + PAPERS_SUFFIX, metadata={"hnsw:space": "cosine"})
+    return client.get_or_create_collection(settings.collection + PAPERS_SUFFIX, metadata={SPACE_KEY: "cosine"})
 
 
 def layout_of(collection: Collection) -> int:
@@ -177,10 +192,17 @@ def drop_collections(client: ClientAPI, settings: Settings) -> None:
                 raise
 
 
+def modifiable(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A collection's metadata as `Collection.modify` takes it: the distance space is fixed at creation, and Chroma
+    refuses a modification that names it."""
+    meta: dict[str, Any] = dict(metadata or {})
+    meta.pop(SPACE_KEY, None)
+    return meta
+
+
 def stamp(collection: Collection, model_id: str, digest: str) -> None:
     """Record the chunk-id digest (and current layout) after a completed ingest; clears the writing mark."""
-    meta = dict(collection.metadata or {})
-    meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to modify it
+    meta = modifiable(collection.metadata)
     meta.update({MODEL_KEY: model_id, DIGEST_KEY: digest, LAYOUT_KEY: LAYOUT, UPDATED_KEY: time.time()})
     meta[WRITING_KEY] = False
     collection.modify(metadata=meta)
@@ -188,10 +210,9 @@ def stamp(collection: Collection, model_id: str, digest: str) -> None:
 
 def mark_writing(collection: Collection) -> None:
     """Say an ingest is writing: until `stamp`, the recorded digest may not match the records."""
-    meta = dict(collection.metadata or {})
+    meta = modifiable(collection.metadata)
     if meta.get(WRITING_KEY):
         return
-    meta.pop("hnsw:space", None)
     meta[WRITING_KEY] = True
     collection.modify(metadata=meta)
 
@@ -210,14 +231,9 @@ def updated_at(collection: Collection) -> float | None:
 def iter_records(collection: Collection, include_documents: bool = True) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(id, document, metadata) of every record, fetched page by page (bounded memory and request size)."""
     include: list[Any] = ["metadatas", "documents"] if include_documents else ["metadatas"]
-    offset = 0
-    while True:
-        page = collection.get(include=include, limit=PAGE, offset=offset)
+    for page in pages(collection, include):
         ids = page["ids"]
-        if not ids:
-            return
         docs = page.get("documents") or [""] * len(ids)
         metas = page.get("metadatas") or [{}] * len(ids)
         for record_id, doc, meta in zip(ids, docs, metas, strict=True):
             yield record_id, doc or "", dict(meta or {})
-        offset += len(ids)

@@ -32,13 +32,13 @@ from rag.index.embedder import SpanEmbedder
 from rag.index.paper_index import Collections, PaperIndex
 from rag.index.records import chunk_metadata, encode_vectors, paper_metadata, record_hash
 from rag.index.store import (
-    PAGE,
     collection_digest,
     digest_of,
     ids_digest,
     interrupted,
     iter_records,
     mark_writing,
+    pages,
     recorded_model,
     stamp,
     updated_digest,
@@ -98,14 +98,12 @@ def ingest(
     sync: bool = False,
     rebuild: bool = False,
     progress: bool = True,
-    if_missing: bool = False,
-) -> IngestReport | None:
+) -> IngestReport:
     """Add the papers of `paths` (default: the bundled collection) to `index`.
 
     `include_bundled` adds the bundled collection to `paths`; `sync` removes
     indexed papers that are not in the inputs; `rebuild` re-embeds everything
-    (needed after changing the embedding model); `if_missing` does nothing
-    (returns None) when, holding the ingest lock, the index turns out to exist.
+    (needed after changing the embedding model).
     """
     s = index.settings
     start = time.perf_counter()
@@ -120,8 +118,6 @@ def ingest(
         # Read the index afresh: another process may have written it since this one opened it,
         # and the diff and the digest must be computed against what is on disk.
         index.reload()
-        if if_missing and index.exists():
-            return None
         if rebuild:
             index.drop()
         opened = index.open(create=True)
@@ -302,13 +298,8 @@ def _chunk_ids_of(opened: Collections, paper_ids: Sequence[str]) -> list[str]:
 
 def _paper_ids(opened: Collections) -> Iterator[str]:
     """Every paper id the index holds, page by page (ids only)."""
-    offset = 0
-    while True:
-        ids = opened.papers.get(include=[], limit=PAGE, offset=offset)["ids"]
-        if not ids:
-            return
-        yield from ids
-        offset += len(ids)
+    for page in pages(opened.papers, []):
+        yield from page["ids"]
 
 
 def _delete(collection: Any, ids: Sequence[str]) -> None:
