@@ -14,7 +14,10 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check rag ui eval tests bench
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# The fast layer first (what `pytest -m "not slow"` runs in the inner loop), then servers, browsers, the CLI and
+# llama.cpp: together, the whole suite, each test once.
+.venv/bin/python -m pytest -m "not slow" "$@"
+.venv/bin/python -m pytest -m slow "$@"
 # Evaluation gates (thresholds in eval/thresholds.toml), on an index of their own.
 eval_dir=$(mktemp -d)
 # The gate judges the first run (hybrid retrieval, test split); dev and BM25-only are reported beside it.

@@ -42,3 +42,25 @@ def fresh_settings(tmp_path: Path) -> Iterator[Settings]:
     settings = make_settings(tmp_path / "index")
     yield settings
     forget_library(settings)
+
+
+# Whole modules that start servers, browsers, subprocesses of the CLI or llama.cpp: the full suite runs them
+# (scripts/test.sh); `pytest -m "not slow"` leaves them out for the inner loop.
+SLOW_MODULES = {
+    "test_bench_scripts.py",
+    "test_chroma_server.py",
+    "test_cli.py",
+    "test_embedding_server.py",
+    "test_errors.py",
+    "test_eval_run.py",
+    "test_int8_embedder.py",
+    "test_local_model.py",
+    "test_offline.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.name in SLOW_MODULES or path.parent.name == "e2e":
+            item.add_marker(pytest.mark.slow)
