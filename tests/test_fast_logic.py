@@ -53,3 +53,22 @@ def test_removal_leaves_search_and_the_count_consistent(tmp_path: Path) -> None:
     heron = next(p.paper_id for p in lib.papers() if p.title.startswith("Heron"))
     assert lib.remove([heron]) == 1 and lib.count() == 2
     assert all(not h.title.startswith("Heron") for h in lib.search("heron attention heads", k=3))
+
+
+def test_a_source_file_name_with_a_comma_comes_back_whole(tmp_path: Path) -> None:
+    lib = _library(tmp_path)
+    odd = write_jsonl(tmp_path / "smith, jones (2024).jsonl", PAPERS[:1])
+    lib.ingest([odd], include_bundled=False, progress=False)
+    assert [p.sources for p in lib.papers()] == [("smith, jones (2024).jsonl",)]
+
+
+def test_the_record_schema_round_trips_and_reads_the_older_comma_joined_sources() -> None:
+    from rag.index.records import ChunkMeta, PaperMeta, paper_metadata
+    from rag.types import Paper
+
+    chunk = ChunkMeta("p1", "T", 2, 3, "h", ((0, 5), (6, 9)), None)
+    assert ChunkMeta.decode(chunk.encode()) == chunk and chunk.sentence_vectors() is None
+    paper = Paper("p1", "T", "A.", ("a, b.jsonl", "c.txt"), {"year": 2024, "title": "shadowed"})
+    decoded = PaperMeta.decode(paper_metadata(paper, 3, "h"))
+    assert decoded.sources == ("a, b.jsonl", "c.txt") and decoded.metadata == {"year": 2024, "title": "shadowed"}
+    assert PaperMeta.decode({"title": "T", "sources": "a.txt,b.txt"}).sources == ("a.txt", "b.txt")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import bisect
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from rag.index.errors import IndexMissing
 from rag.index.paper_index import PaperIndex
-from rag.index.records import decode_vectors
+from rag.index.records import ChunkMeta, where_papers
 from rag.text import content_terms, sentence_spans
 from rag.types import Hit
 
@@ -48,13 +46,13 @@ def load_sources(index: PaperIndex, hits: list[Hit]) -> list[Source]:
     if opened is None:
         raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")
     ids = [h.paper_id for h in hits]
-    got = opened.chunks.get(where={"paper_id": {"$in": ids}}, include=["documents", "metadatas"])  # type: ignore[dict-item]
+    got = opened.chunks.get(where=where_papers(ids), include=["documents", "metadatas"])
     records = opened.papers.get(ids=ids, include=["documents"])
     abstracts = {pid: doc or "" for pid, doc in zip(records["ids"], records["documents"] or [], strict=True)}
-    chunks: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+    chunks: dict[str, list[tuple[int, str, ChunkMeta]]] = {}
     for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
-        m: dict[str, Any] = dict(meta)
-        chunks.setdefault(str(m["paper_id"]), []).append((int(str(m.get("chunk_index", 0))), doc or "", m))
+        chunk = ChunkMeta.decode(meta)
+        chunks.setdefault(chunk.paper_id, []).append((chunk.chunk_index, doc or "", chunk))
     sources = []
     for number, hit in enumerate(hits, start=1):
         parts = sorted(chunks.get(hit.paper_id, []), key=lambda c: c[0])
@@ -71,7 +69,7 @@ def load_sources(index: PaperIndex, hits: list[Hit]) -> list[Source]:
 
 
 def _sentences_with_vectors(
-    abstract: str, parts: list[tuple[int, str, dict[str, Any]]]
+    abstract: str, parts: list[tuple[int, str, ChunkMeta]]
 ) -> tuple[list[str], np.ndarray | None]:
     """The abstract's sentences, each with the late-chunked vector of the chunk that holds it best.
 
@@ -81,7 +79,7 @@ def _sentences_with_vectors(
     """
     spans = sentence_spans(abstract)
     sentences = [abstract[a:b] for a, b in spans]
-    if not parts or not all("sent_vecs" in m and "sent_spans" in m for _, _, m in parts):
+    if not parts or not all(m.sent_spans is not None and m.sent_vecs is not None for _, _, m in parts):
         return sentences, None
     starts = [a for a, _ in spans]
     best: list[tuple[int, np.ndarray | None]] = [(0, None)] * len(spans)  # (covered characters, vector)
@@ -92,9 +90,9 @@ def _sentences_with_vectors(
         if offset < 0:
             return sentences, None  # chunks from another version of the abstract: embed afresh
         search_from = offset
-        chunk_spans = json.loads(str(meta["sent_spans"]))
-        vecs = decode_vectors(str(meta["sent_vecs"]), len(chunk_spans))
-        for (a, b), vec in zip(chunk_spans, vecs, strict=False):
+        vecs = meta.sentence_vectors()
+        assert meta.sent_spans is not None and vecs is not None
+        for (a, b), vec in zip(meta.sent_spans, vecs, strict=False):
             start, end = a - body_start + offset, b - body_start + offset
             k = max(0, bisect.bisect_right(starts, start) - 1)
             while k < len(spans) and spans[k][0] < end:

@@ -1,9 +1,12 @@
-"""What the index stores per chunk and per paper, and the compact codec for sentence vectors.
+"""The index's record schema: what it stores per chunk and per paper, as typed records with their encoding to
+Chroma metadata and back. The one module that names a record's metadata keys (the collections' own metadata
+is store.py's); code elsewhere reads `ChunkMeta` and `PaperMeta`.
 
-A chunk record carries its text (the document), vector, paper id and title, position,
-the paper's content hash, and its sentences' spans and late-chunked vectors. A paper
-record carries the abstract (the document), title, sources and the metadata its files
-gave. The first layout (1) kept the abstract in every chunk; `upgrade_layout` moves it.
+A chunk record carries its text (the document), vector, paper id and title, position, the paper's content
+hash, and its sentences' spans and late-chunked vectors (float16, base64). A paper record carries the abstract
+(the document), title, source files (a JSON list; older indexes joined them with commas, which a file name may
+hold) and the metadata its files gave. The first layout (1) kept the abstract in every chunk; `upgrade_layout`
+moves it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Where
 
 from rag.index.store import DIGEST_KEY, LAYOUT, LAYOUT_KEY, collection_digest, layout_of, modifiable, pages
 from rag.types import Chunk, MetaValue, Paper
@@ -24,8 +29,92 @@ from rag.types import Chunk, MetaValue, Paper
 log = logging.getLogger(__name__)
 
 # Names our records use; a paper's own metadata field of the same name is stored as meta_<name>.
-RESERVED = frozenset({"paper_id", "title", "abstract", "chunk_index", "n_chunks", "paper_hash", "sources"})
-RECORD_KEYS = frozenset({"title", "sources", "paper_hash", "record_hash", "n_chunks"})
+PAPER_ID, TITLE, CHUNK_INDEX, N_CHUNKS, PAPER_HASH = "paper_id", "title", "chunk_index", "n_chunks", "paper_hash"
+SOURCES, RECORD_HASH, SENT_SPANS, SENT_VECS = "sources", "record_hash", "sent_spans", "sent_vecs"
+RESERVED = frozenset({PAPER_ID, TITLE, "abstract", CHUNK_INDEX, N_CHUNKS, PAPER_HASH, SOURCES})
+RECORD_KEYS = frozenset({TITLE, SOURCES, PAPER_HASH, RECORD_HASH, N_CHUNKS})
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """A chunk record's metadata, decoded."""
+
+    paper_id: str
+    title: str
+    chunk_index: int = 0
+    n_chunks: int = 0
+    paper_hash: str = ""
+    sent_spans: tuple[tuple[int, int], ...] | None = None  # sentence spans in the chunk's text
+    sent_vecs: str | None = None  # their vectors, encoded (see `sentence_vectors`)
+
+    @classmethod
+    def decode(cls, meta: Mapping[str, Any]) -> ChunkMeta:
+        spans = meta.get(SENT_SPANS)
+        return cls(
+            str(meta.get(PAPER_ID, "")),
+            str(meta.get(TITLE, "")),
+            int(str(meta.get(CHUNK_INDEX, 0))),
+            int(str(meta.get(N_CHUNKS, 0))),
+            str(meta.get(PAPER_HASH, "")),
+            tuple((int(a), int(b)) for a, b in json.loads(str(spans))) if spans is not None else None,
+            str(meta[SENT_VECS]) if meta.get(SENT_VECS) is not None else None,
+        )
+
+    def encode(self) -> dict[str, MetaValue]:
+        meta: dict[str, MetaValue] = {
+            PAPER_ID: self.paper_id,
+            TITLE: self.title,
+            CHUNK_INDEX: self.chunk_index,
+            N_CHUNKS: self.n_chunks,
+            PAPER_HASH: self.paper_hash,
+        }
+        if self.sent_spans is not None:
+            meta[SENT_SPANS] = json.dumps([list(span) for span in self.sent_spans])
+        if self.sent_vecs is not None:
+            meta[SENT_VECS] = self.sent_vecs
+        return meta
+
+    def sentence_vectors(self) -> np.ndarray | None:
+        """One vector per sentence span (None when the chunk has none: an embedder that cannot make them)."""
+        if self.sent_spans is None or self.sent_vecs is None:
+            return None
+        return decode_vectors(self.sent_vecs, len(self.sent_spans))
+
+
+@dataclass(frozen=True)
+class PaperMeta:
+    """A paper record's metadata, decoded (the abstract is the record's document)."""
+
+    title: str
+    sources: tuple[str, ...] = ()
+    paper_hash: str = ""
+    record_hash: str = ""
+    n_chunks: int = -1
+    metadata: dict[str, MetaValue] = field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, meta: Mapping[str, Any]) -> PaperMeta:
+        raw = meta.get(SOURCES)
+        if not raw:
+            sources: tuple[str, ...] = ()
+        elif str(raw).startswith("["):
+            sources = tuple(str(x) for x in json.loads(str(raw)))
+        else:  # written before sources were a JSON list
+            sources = tuple(str(raw).split(","))
+        extra = {k.removeprefix("meta_"): v for k, v in meta.items() if k not in RECORD_KEYS}
+        return cls(
+            str(meta.get(TITLE)),
+            sources,
+            str(meta.get(PAPER_HASH, "")),
+            str(meta.get(RECORD_HASH, "")),
+            int(str(meta.get(N_CHUNKS, -1))),
+            extra,
+        )
+
+
+def where_papers(paper_ids: Sequence[str]) -> Where:
+    """A Chroma filter for the chunks of these papers."""
+    return cast(Where, {PAPER_ID: {"$in": list(paper_ids)}})
 
 
 def encode_vectors(vectors: np.ndarray) -> str:
@@ -45,41 +134,34 @@ def record_hash(paper: Paper, p_hash: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
+def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int, p_hash: str) -> ChunkMeta:
     """What each chunk carries: enough to rank and group it, never the whole abstract."""
-    return {
-        "paper_id": paper.paper_id,
-        "title": paper.title,
-        "chunk_index": chunk.index,
-        "n_chunks": n_chunks,
-        "paper_hash": p_hash,
-    }
+    return ChunkMeta(paper.paper_id, paper.title, chunk.index, n_chunks, p_hash)
 
 
 def paper_metadata(paper: Paper, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
     """The paper's record: title, sources and the metadata its files gave (the abstract is the document)."""
     meta: dict[str, MetaValue] = {
-        "title": paper.title,
-        "sources": ",".join(paper.sources),
-        "paper_hash": p_hash,
-        "record_hash": record_hash(paper, p_hash),
-        "n_chunks": n_chunks,
+        TITLE: paper.title,
+        SOURCES: json.dumps(list(paper.sources), ensure_ascii=False),
+        PAPER_HASH: p_hash,
+        RECORD_HASH: record_hash(paper, p_hash),
+        N_CHUNKS: n_chunks,
     }
     for key, value in paper.metadata.items():
         meta[f"meta_{key}" if key in RESERVED | RECORD_KEYS else key] = value
     return meta
 
 
-def paper_from_record(paper_id: str, abstract: str, meta: dict[str, Any]) -> Paper:
+def paper_from_record(paper_id: str, abstract: str, meta: Mapping[str, Any]) -> Paper:
     """A Paper from its record in the papers collection."""
-    sources = tuple(str(meta.get("sources", "")).split(",")) if meta.get("sources") else ()
-    extra = {k.removeprefix("meta_"): v for k, v in meta.items() if k not in RECORD_KEYS}
-    return Paper(paper_id, str(meta.get("title")), abstract, sources, extra)
+    record = PaperMeta.decode(meta)
+    return Paper(paper_id, record.title, abstract, record.sources, record.metadata)
 
 
-_LAYOUT1_KEYS = RESERVED | {"sent_spans", "sent_vecs"}
-_CHUNK_KEYS = {"paper_id", "title", "chunk_index", "n_chunks", "paper_hash", "sent_spans", "sent_vecs"}
-_MOVED = {"abstract", "sources"}
+_LAYOUT1_KEYS = RESERVED | {SENT_SPANS, SENT_VECS}
+_CHUNK_KEYS = {PAPER_ID, TITLE, CHUNK_INDEX, N_CHUNKS, PAPER_HASH, SENT_SPANS, SENT_VECS}
+_MOVED = {"abstract", SOURCES}
 
 
 def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> None:
@@ -104,9 +186,9 @@ def _move_abstracts(chunks: Collection, papers: Collection, location: str) -> No
     for page in pages(chunks, ["metadatas", "embeddings"]):
         embeddings = page["embeddings"] if page["embeddings"] is not None else []
         for meta, vector in zip(page["metadatas"] or [], embeddings, strict=True):
-            pid = str(meta["paper_id"])
+            pid = str(meta[PAPER_ID])
             sums[pid] = sums.get(pid, 0) + np.asarray(vector, dtype=np.float32)
-            if meta.get("chunk_index") == 0 or pid not in firsts:
+            if meta.get(CHUNK_INDEX) == 0 or pid not in firsts:
                 firsts[pid] = dict(meta)
     pids = list(firsts)
     for i in range(0, len(pids), 1000):
@@ -114,17 +196,17 @@ def _move_abstracts(chunks: Collection, papers: Collection, location: str) -> No
         found = [_paper_from_layout1(pid, firsts[pid]) for pid in batch]
         vectors = [sums[pid] / (np.linalg.norm(sums[pid]) or 1.0) for pid in batch]
         metas: list[Mapping[str, Any]] = [
-            paper_metadata(p, int(firsts[p.paper_id]["n_chunks"]), str(firsts[p.paper_id]["paper_hash"])) for p in found
+            paper_metadata(p, int(firsts[p.paper_id][N_CHUNKS]), str(firsts[p.paper_id][PAPER_HASH])) for p in found
         ]
         papers.upsert(ids=batch, embeddings=np.array(vectors), documents=[p.abstract for p in found], metadatas=metas)
     # Chroma merges metadata on update: None removes the keys the paper records now hold.
     stale_keys = {pid: {k: None for k in meta if k in _MOVED or k not in _CHUNK_KEYS} for pid, meta in firsts.items()}
     for page in pages(chunks, ["metadatas"]):  # updating metadata leaves the records and their order as they are
-        removals = [stale_keys[str(m["paper_id"])] for m in page["metadatas"] or []]
+        removals = [stale_keys[str(m[PAPER_ID])] for m in page["metadatas"] or []]
         chunks.update(ids=page["ids"], metadatas=removals)  # type: ignore[arg-type]
 
 
 def _paper_from_layout1(pid: str, meta: dict[str, Any]) -> Paper:
-    sources = tuple(str(meta.get("sources", "")).split(",")) if meta.get("sources") else ()
+    sources = PaperMeta.decode({SOURCES: meta.get(SOURCES)}).sources
     extra = {k: v for k, v in meta.items() if k not in _LAYOUT1_KEYS}
-    return Paper(pid, str(meta.get("title")), str(meta.get("abstract", "")), sources, extra)
+    return Paper(pid, str(meta.get(TITLE)), str(meta.get("abstract", "")), sources, extra)

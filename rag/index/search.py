@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from rag.config import Settings
 from rag.index.errors import IndexMissing
+from rag.index.records import ChunkMeta
 from rag.text import named_terms, normalise_title, require_text, strip_control, title_matches
 from rag.tokens import MINILM_WINDOW, truncate_to_tokens
 from rag.types import Hit
@@ -84,7 +85,8 @@ def _papers_naming(index: PaperIndex, opened: Collections, name: str, depth: int
     papers: dict[str, tuple[str, str]] = {}
     for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
         if needle in f" {normalise_title(doc or '')} ":
-            papers.setdefault(str(meta["paper_id"]), (str(meta["title"]), doc or ""))
+            chunk = ChunkMeta.decode(meta)
+            papers.setdefault(chunk.paper_id, (chunk.title, doc or ""))
     return papers
 
 
@@ -131,7 +133,7 @@ def _search(
             query_embeddings=[vector], n_results=depth, include=["documents", "metadatas", "distances"]
         )
         ranked = [
-            (doc or "", str(meta["paper_id"]), str(meta["title"]), 1.0 - float(dist))
+            (doc or "", (c := ChunkMeta.decode(meta)).paper_id, c.title, 1.0 - float(dist))
             for doc, meta, dist in zip(
                 (got["documents"] or [[]])[0], (got["metadatas"] or [[]])[0], (got["distances"] or [[]])[0], strict=True
             )
@@ -149,7 +151,7 @@ def _search(
             }
             top = lexical_hits[0][1] or 1.0
             ranked = [
-                (str(rows[cid][0]), str(rows[cid][1]["paper_id"]), str(rows[cid][1]["title"]), score / top)
+                (str(rows[cid][0]), (c := ChunkMeta.decode(rows[cid][1])).paper_id, c.title, score / top)
                 for cid, score in lexical_hits
                 if cid in rows
             ]

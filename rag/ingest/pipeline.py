@@ -10,8 +10,8 @@ are parsed and checked before the index is touched: a bad file changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 import sys
 import time
@@ -20,17 +20,24 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Where
 from tqdm import tqdm
 
 from rag.config import Settings
 from rag.index.embedder import SpanEmbedder
 from rag.index.paper_index import Collections, PaperIndex
-from rag.index.records import chunk_metadata, encode_vectors, paper_metadata, record_hash
+from rag.index.records import (
+    ChunkMeta,
+    PaperMeta,
+    chunk_metadata,
+    encode_vectors,
+    paper_metadata,
+    record_hash,
+    where_papers,
+)
 from rag.index.store import (
     collection_digest,
     digest_of,
@@ -130,22 +137,21 @@ def ingest(
 def _titles(opened: Collections | None) -> list[str]:
     if opened is None:
         return []
-    return [str(m.get("title")) for _, _, m in iter_records(opened.papers, include_documents=False)]
+    return [PaperMeta.decode(m).title for _, _, m in iter_records(opened.papers, include_documents=False)]
 
 
-def _embed(index: PaperIndex, chunks: list[Chunk]) -> tuple[np.ndarray, list[dict[str, MetaValue]]]:
-    """Chunk vectors and, per chunk, its sentence spans (and, when the embedder can, sentence vectors)."""
+def _embed(
+    index: PaperIndex, chunks: list[Chunk]
+) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], str | None]]]:
+    """Chunk vectors and, per chunk, its sentence spans and (when the embedder can make them) their vectors."""
     texts = [c.text for c in chunks]
     spans = [sentence_spans(c.text, c.text.index("\n") + 1) for c in chunks]  # after the title line
-    extras: list[dict[str, MetaValue]] = [{"sent_spans": json.dumps(sp)} for sp in spans]
     embedder = index.embedder
     if isinstance(embedder, SpanEmbedder):
         vectors, sentence_vectors = embedder.embed_with_spans(texts, spans)
-        for extra, sv in zip(extras, sentence_vectors, strict=True):
-            extra["sent_vecs"] = encode_vectors(sv)
-    else:
-        vectors = np.array(embedder.embed_documents(texts), dtype=np.float32)
-    return vectors, extras
+        return vectors, [(sp, encode_vectors(sv)) for sp, sv in zip(spans, sentence_vectors, strict=True)]
+    vectors = np.array(embedder.embed_documents(texts), dtype=np.float32)
+    return vectors, [(sp, None) for sp in spans]
 
 
 def _replacing(new: dict[str, MetaValue], old: dict[str, Any] | None) -> dict[str, MetaValue | None]:
@@ -186,13 +192,16 @@ def _prepare(
         into.paper_metas.append(
             _replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.get(paper.paper_id))
         )
-        for chunk, vector, extra in zip(paper_chunks, own, extras[offset : offset + len(paper_chunks)], strict=True):
-            meta = chunk_metadata(paper, chunk, len(paper_chunks), p_hash)
-            meta.update(extra)
+        for chunk, vector, (spans, vecs) in zip(
+            paper_chunks, own, extras[offset : offset + len(paper_chunks)], strict=True
+        ):
+            meta = dataclasses.replace(
+                chunk_metadata(paper, chunk, len(paper_chunks), p_hash), sent_spans=tuple(spans), sent_vecs=vecs
+            )
             into.chunk_ids.append(chunk.chunk_id)
             into.chunk_vectors.append(vector)
             into.chunk_texts.append(chunk.text)
-            into.chunk_metas.append(meta)
+            into.chunk_metas.append(meta.encode())
         offset += len(paper_chunks)
 
 
@@ -275,24 +284,21 @@ def _existing(opened: Collections, paper_ids: list[str]) -> tuple[dict[str, dict
     records: dict[str, dict[str, Any]] = {}
     if not paper_ids:
         return by_paper, records
-    chunks = opened.chunks.get(where=_paper_in(paper_ids), include=["metadatas"])
+    chunks = opened.chunks.get(where=where_papers(paper_ids), include=["metadatas"])
     for chunk_id, meta in zip(chunks["ids"], chunks["metadatas"] or [], strict=True):
-        by_paper.setdefault(str(meta.get("paper_id")), {})[chunk_id] = str(meta.get("paper_hash"))
+        chunk = ChunkMeta.decode(meta)
+        by_paper.setdefault(chunk.paper_id, {})[chunk_id] = chunk.paper_hash
     got = opened.papers.get(ids=paper_ids, include=["metadatas"])
     for paper_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
         records[paper_id] = dict(meta or {})
     return by_paper, records
 
 
-def _paper_in(paper_ids: list[str]) -> Where:
-    return cast(Where, {"paper_id": {"$in": list(paper_ids)}})
-
-
 def _chunk_ids_of(opened: Collections, paper_ids: Sequence[str]) -> list[str]:
     found: list[str] = []
     ids = list(paper_ids)
     for i in range(0, len(ids), _LOOKUP_BATCH):
-        found += opened.chunks.get(where=_paper_in(ids[i : i + _LOOKUP_BATCH]), include=[])["ids"]
+        found += opened.chunks.get(where=where_papers(ids[i : i + _LOOKUP_BATCH]), include=[])["ids"]
     return found
 
 
@@ -354,15 +360,16 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
             record = batch_records.get(paper.paper_id)
             new_papers += record is None
             record = record or {}
+            stored = PaperMeta.decode(record)
             current = [cid for cid, h in have.items() if h == p_hash]
             complete = (
                 current
                 and len(current) == len(have)
-                and record.get("paper_hash") == p_hash
-                and int(record.get("n_chunks", -1)) == len(current)
+                and stored.paper_hash == p_hash
+                and stored.n_chunks == len(current)
             )
             if complete:  # nothing to embed: not even re-chunked
-                if record.get("record_hash") == record_hash(paper, p_hash):
+                if stored.record_hash == record_hash(paper, p_hash):
                     unchanged += 1
                 else:
                     to_relabel.append((paper, record))  # new source file or metadata: rewrite the record only
@@ -387,7 +394,7 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
         mark_writing(opened.chunks)
     _embed_and_write(index, opened, to_embed, records, progress)
     for paper, record in to_relabel:
-        meta = paper_metadata(paper, int(record["n_chunks"]), paper_hash(paper, s))
+        meta = paper_metadata(paper, PaperMeta.decode(record).n_chunks, paper_hash(paper, s))
         opened.papers.update(ids=[paper.paper_id], metadatas=[_replacing(meta, record)])
     _delete(opened.chunks, stale)
     _delete(opened.papers, stale_papers)
