@@ -1,4 +1,4 @@
-"""Incremental, idempotent, crash-safe ingest of papers into Chroma and BM25.
+"""Incremental, idempotent, crash-safe ingest of papers into Chroma and BM25: the diff and the finish.
 
 Chunk ids are content hashes, so the work is a set difference: embed only the
 papers whose chunks Chroma lacks, then delete the chunks no input needs any
@@ -6,34 +6,24 @@ more. A paper's record is written before its chunks and new chunks before
 stale ones are deleted; every write is an idempotent upsert, so an ingest
 killed at any point and run again converges to the exact index. All inputs
 are parsed and checked before the index is touched: a bad file changes nothing.
+Embedding and writing the papers the diff selects is rag.ingest.writer's stage.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
-import sys
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from chromadb.api.models.Collection import Collection
-from tqdm import tqdm
-
 from rag.config import Settings
-from rag.index.embedder import SpanEmbedder
 from rag.index.paper_index import Collections, PaperIndex
 from rag.index.records import (
     ChunkMeta,
     PaperMeta,
-    chunk_metadata,
-    encode_vectors,
     paper_metadata,
     record_hash,
     where_papers,
@@ -52,17 +42,12 @@ from rag.index.store import (
 )
 from rag.ingest.chunking import chunk_paper
 from rag.ingest.corpus import bundled_paths, load_corpus
-from rag.text import sentence_spans
-from rag.types import Chunk, MetaValue, Paper
+from rag.ingest.writer import delete, embed_and_write, replacing
+from rag.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
 
-_EMBED_STEP = 64  # chunks embedded per step (whole papers; a long paper is one step)
-_EMBEDDED_WRITE = 64  # records per upsert into the embedded index (one embedding step: the writer overlaps the next)
-_SERVER_WRITE = 1000  # records per upsert into a Chroma server (fewer round trips), within its max batch size
-_IN_FLIGHT = 2  # write batches waiting for the writer thread at most
 _LOOKUP_BATCH = 500  # paper ids per lookup of existing chunks and records
-_DELETE_BATCH = 1000
 _CHUNKER_VERSION = "3"  # 2: sentence spans and late-chunked sentence vectors; 3: true token overlap
 
 
@@ -140,144 +125,6 @@ def _titles(opened: Collections | None) -> list[str]:
     return [PaperMeta.decode(m).title for _, _, m in iter_records(opened.papers, include_documents=False)]
 
 
-def _embed(
-    index: PaperIndex, chunks: list[Chunk]
-) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], str | None]]]:
-    """Chunk vectors and, per chunk, its sentence spans and (when the embedder can make them) their vectors."""
-    texts = [c.text for c in chunks]
-    spans = [sentence_spans(c.text, c.text.index("\n") + 1) for c in chunks]  # after the title line
-    embedder = index.embedder
-    if isinstance(embedder, SpanEmbedder):
-        vectors, sentence_vectors = embedder.embed_with_spans(texts, spans)
-        return vectors, [(sp, encode_vectors(sv)) for sp, sv in zip(spans, sentence_vectors, strict=True)]
-    vectors = np.array(embedder.embed_documents(texts), dtype=np.float32)
-    return vectors, [(sp, None) for sp in spans]
-
-
-def _replacing(new: dict[str, MetaValue], old: dict[str, Any] | None) -> dict[str, MetaValue | None]:
-    """`new`, plus None for each key only the old record has: Chroma merges metadata, None deletes a key."""
-    return {**dict.fromkeys(old or {}), **new}
-
-
-@dataclass
-class _Writes:
-    """Records ready for Chroma: paper records first, then their chunks (see `_write`)."""
-
-    paper_ids: list[str] = field(default_factory=list)
-    paper_vectors: list[np.ndarray] = field(default_factory=list)
-    abstracts: list[str] = field(default_factory=list)
-    paper_metas: list[dict[str, MetaValue | None]] = field(default_factory=list)
-    chunk_ids: list[str] = field(default_factory=list)
-    chunk_vectors: list[np.ndarray] = field(default_factory=list)
-    chunk_texts: list[str] = field(default_factory=list)
-    chunk_metas: list[dict[str, MetaValue]] = field(default_factory=list)
-
-
-def _prepare(
-    index: PaperIndex,
-    group: list[tuple[Paper, list[Chunk], str]],
-    old_records: dict[str, dict[str, Any]],
-    into: _Writes,
-) -> None:
-    """Embed the chunks of whole papers and add their records to `into`."""
-    chunks = [c for _, paper_chunks, _ in group for c in paper_chunks]
-    vectors, extras = _embed(index, chunks)
-    offset = 0
-    for paper, paper_chunks, p_hash in group:
-        own = vectors[offset : offset + len(paper_chunks)]
-        mean = own.mean(axis=0)
-        into.paper_ids.append(paper.paper_id)
-        into.paper_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
-        into.abstracts.append(paper.abstract)
-        into.paper_metas.append(
-            _replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.get(paper.paper_id))
-        )
-        for chunk, vector, (spans, vecs) in zip(
-            paper_chunks, own, extras[offset : offset + len(paper_chunks)], strict=True
-        ):
-            meta = dataclasses.replace(
-                chunk_metadata(paper, chunk, len(paper_chunks), p_hash), sent_spans=tuple(spans), sent_vecs=vecs
-            )
-            into.chunk_ids.append(chunk.chunk_id)
-            into.chunk_vectors.append(vector)
-            into.chunk_texts.append(chunk.text)
-            into.chunk_metas.append(meta.encode())
-        offset += len(paper_chunks)
-
-
-def _write(opened: Collections, writes: _Writes, batch: int) -> None:
-    """Each paper's record, then its chunks, in upserts of at most `batch` records.
-
-    Record first: a reader that finds a chunk always finds its abstract, and an
-    interrupted run leaves at worst a record whose chunks the next run adds.
-    """
-    _upsert(opened.papers, writes.paper_ids, writes.paper_vectors, writes.abstracts, writes.paper_metas, batch)
-    _upsert(opened.chunks, writes.chunk_ids, writes.chunk_vectors, writes.chunk_texts, writes.chunk_metas, batch)
-
-
-def _upsert(
-    collection: Collection, ids: list[str], vectors: list[np.ndarray], docs: list[str], metas: list[Any], batch: int
-) -> None:
-    for i in range(0, len(ids), batch):
-        part = slice(i, i + batch)
-        embeddings = np.array(vectors[part])
-        collection.upsert(ids=ids[part], embeddings=embeddings, documents=docs[part], metadatas=metas[part])
-
-
-def _write_batch(index: PaperIndex) -> int:
-    """Records per upsert: large for a server (fewer round trips), within what it accepts."""
-    if not index.settings.uses_chroma_server:
-        return _EMBEDDED_WRITE
-    try:
-        return max(1, min(index.client.get_max_batch_size(), _SERVER_WRITE))
-    except Exception:  # an older server without the endpoint
-        return _EMBEDDED_WRITE
-
-
-def _embed_and_write(
-    index: PaperIndex,
-    opened: Collections,
-    to_embed: list[tuple[Paper, list[Chunk], str]],
-    records: dict[str, dict[str, Any]],
-    progress: bool,
-) -> None:
-    """Embed in this thread while a writer thread upserts the previous batch (ONNX and Chroma release the GIL).
-
-    At most `_IN_FLIGHT` batches wait for the writer, so memory stays bounded however large the input.
-    """
-    total = sum(len(c) for _, c, _ in to_embed)
-    batch = _write_batch(index)
-    in_flight: deque[tuple[Future[None], int]] = deque()
-    bar = tqdm(total=total, desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not total)
-    with bar, ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as writer:
-
-        def submit(writes: _Writes) -> None:
-            while len(in_flight) >= _IN_FLIGHT:
-                done, n = in_flight.popleft()
-                done.result()  # re-raises a write's failure here
-                bar.update(n)
-            in_flight.append((writer.submit(_write, opened, writes, batch), len(writes.chunk_ids)))
-
-        try:
-            writes, group, in_group = _Writes(), [], 0
-            for item in to_embed:
-                group.append(item)
-                in_group += len(item[1])
-                if in_group >= _EMBED_STEP or item is to_embed[-1]:
-                    _prepare(index, group, records, writes)
-                    group, in_group = [], 0
-                    if len(writes.chunk_ids) >= batch or item is to_embed[-1]:
-                        submit(writes)
-                        writes = _Writes()
-            while in_flight:
-                done, n = in_flight.popleft()
-                done.result()
-                bar.update(n)
-        finally:
-            for pending, _ in in_flight:
-                pending.cancel()
-
-
 def _existing(opened: Collections, paper_ids: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
     """For these papers: {paper_id: {chunk_id: paper_hash}} of their chunks, and their records' metadata."""
     by_paper: dict[str, dict[str, str]] = {}
@@ -306,11 +153,6 @@ def _paper_ids(opened: Collections) -> Iterator[str]:
     """Every paper id the index holds, page by page (ids only)."""
     for page in pages(opened.papers, []):
         yield from page["ids"]
-
-
-def _delete(collection: Any, ids: Sequence[str]) -> None:
-    for i in range(0, len(ids), _DELETE_BATCH):
-        collection.delete(ids=list(ids[i : i + _DELETE_BATCH]))
 
 
 def _finish(
@@ -392,12 +234,12 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
 
     if to_embed or to_relabel or stale:
         mark_writing(opened.chunks)
-    _embed_and_write(index, opened, to_embed, records, progress)
+    embed_and_write(index, opened, to_embed, records, progress)
     for paper, record in to_relabel:
         meta = paper_metadata(paper, PaperMeta.decode(record).n_chunks, paper_hash(paper, s))
-        opened.papers.update(ids=[paper.paper_id], metadatas=[_replacing(meta, record)])
-    _delete(opened.chunks, stale)
-    _delete(opened.papers, stale_papers)
+        opened.papers.update(ids=[paper.paper_id], metadatas=[replacing(meta, record)])
+    delete(opened.chunks, stale)
+    delete(opened.papers, stale_papers)
     _finish(index, opened, before, repair, added, added_texts, stale)
     log.info("ingest: %d added, %d removed, %d papers unchanged", len(added), len(stale), unchanged)
     return IngestReport(
@@ -434,8 +276,8 @@ def remove(index: PaperIndex, paper_ids: Sequence[str]) -> int:
         stale = _chunk_ids_of(opened, wanted)
         if held or stale:
             mark_writing(opened.chunks)
-        _delete(opened.chunks, stale)
-        _delete(opened.papers, held)
+        delete(opened.chunks, stale)
+        delete(opened.papers, held)
         _finish(index, opened, before, repair, [], [], stale)
     log.info("removed %d papers (%d chunks)", len(held), len(stale))
     return len(held)
