@@ -72,3 +72,20 @@ def test_the_record_schema_round_trips_and_reads_the_older_comma_joined_sources(
     decoded = PaperMeta.decode(paper_metadata(paper, 3, "h"))
     assert decoded.sources == ("a, b.jsonl", "c.txt") and decoded.metadata == {"year": 2024, "title": "shadowed"}
     assert PaperMeta.decode({"title": "T", "sources": "a.txt,b.txt"}).sources == ("a.txt", "b.txt")
+
+
+def test_forgetting_an_embedded_system_relies_on_a_chromadb_private_that_still_exists(tmp_path: Path) -> None:
+    """store.forget_embedded_system pops chromadb's private per-folder system cache (no public way exists): fail
+    here, loudly, the day chromadb renames or reshapes it, instead of silently serving a stale index."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    from rag.index import store
+
+    settings = make_settings(tmp_path / "index")
+    first = store.connect(settings)
+    key = str(settings.index_dir / "chroma")
+    assert key in SharedSystemClient._identifier_to_system
+    store.forget_embedded_system(settings)
+    assert key not in SharedSystemClient._identifier_to_system
+    second = store.connect(settings)
+    assert second._server is not first._server  # a fresh system behind it: it reads the folder again

@@ -121,13 +121,7 @@ class MiniLMEmbedder(Embeddings):
         batches = [order[start : start + step] for start in range(0, len(order), step)]
 
         def run(idx: list[int]) -> tuple[list[int], list[Encoding], np.ndarray, np.ndarray]:
-            encoded = tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._input_names:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            return idx, encoded, session.run(None, feeds)[0], mask
+            return idx, *_forward(session, tokenizer, [texts[i] for i in idx], self._input_names)
 
         results = self._pool.map(run, batches) if self._pool is not None and len(batches) > 1 else map(run, batches)
         for idx, encoded, hidden, mask in results:
@@ -144,15 +138,23 @@ class MiniLMEmbedder(Embeddings):
         return self.embed_array([text])[0].tolist()  # type: ignore[no-any-return]
 
 
-def _run(session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str]) -> np.ndarray:
-    """Pooled, normalised vectors of a few texts in one batch (for checking one graph against another)."""
+def _forward(
+    session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], input_names: set[str]
+) -> tuple[list[Encoding], np.ndarray, np.ndarray]:
+    """(encodings, token states, attention mask) of one batch through the graph."""
     encoded = tokenizer.encode_batch(texts)
     ids = np.array([e.ids for e in encoded], dtype=np.int64)
     mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
     feeds = {"input_ids": ids, "attention_mask": mask}
-    if "token_type_ids" in {i.name for i in session.get_inputs()}:
+    if "token_type_ids" in input_names:
         feeds["token_type_ids"] = np.zeros_like(ids)
-    return _pool(session.run(None, feeds)[0], mask.astype(np.float32))
+    return encoded, session.run(None, feeds)[0], mask
+
+
+def _run(session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str]) -> np.ndarray:
+    """Pooled, normalised vectors of a few texts in one batch (for checking one graph against another)."""
+    _, hidden, mask = _forward(session, tokenizer, texts, {i.name for i in session.get_inputs()})
+    return _pool(hidden, mask.astype(np.float32))
 
 
 def _pool(hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
