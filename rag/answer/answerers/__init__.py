@@ -15,10 +15,12 @@ from rag.registry import ANSWERERS, OFFLINE_ANSWERER, load
 if TYPE_CHECKING:
     import numpy as np
 
+    from rag.answer.answerability import Decision
     from rag.answer.features import QuestionFacts
     from rag.answer.followup import FollowUp
     from rag.answer.intent import Intent
     from rag.answer.sources import Source
+    from rag.answer.verify import Verified
     from rag.config import Settings
     from rag.index.paper_index import PaperIndex
     from rag.types import Citation, DroppedCitation, SentenceCheck
@@ -62,6 +64,26 @@ class Result:
     support: dict[str, float] = field(default_factory=dict)  # paper id -> P(it answers), per source
     confidence: float = 0.0  # the best source's probability
     strength: str = ""  # "strong" or "partial" support; "" when abstained
+
+    @classmethod
+    def withheld(cls, text: str, decision: Decision, support: dict[str, float]) -> Result:
+        """An abstention decided before any answer was written."""
+        return cls(text, [], True, support=support, confidence=decision.best)
+
+    @classmethod
+    def answered(cls, verified: Verified, took: float, decision: Decision, support: dict[str, float]) -> Result:
+        """A shown answer: its verified text and citations, with the decision's support."""
+        return cls(
+            verified.text,
+            verified.citations,
+            False,
+            verified.dropped,
+            verified.checks,
+            took,
+            support=support,
+            confidence=decision.best,
+            strength=decision.strength,
+        )
 
 
 class Answerer(Protocol):

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from rag.answer.abstention import abstention_reason, abstention_text
-from rag.answer.answerability import decide, load_model
+from rag.answer.answerability import decide_request
 from rag.answer.answerers import BackendError, Request, Result, Turn
 from rag.answer.attribution import attribute
 from rag.answer.condense import to_messages
@@ -75,22 +75,10 @@ class ChatAnswerer:
         s = request.settings
         # The answerability model decides first, as for the offline answer: a question the collection does not
         # answer (a name it never mentions, a detail no abstract states) is not sent to the model at all.
-        model = load_model()
-        decision = decide(
-            model,
-            request.facts,
-            request.question,
-            request.sources,
-            request.qvec,
-            set(request.followup.previous_cited),
-            s.answer.answer_threshold,
-            s.answer.list_threshold,
-        )
-        support = {src.hit.paper_id: p for src, p in zip(request.sources, decision.probabilities, strict=True)}
+        model, decision, support = decide_request(request)
         if not decision.answer:
-            text = abstention_reason(request, model, decision)
-            yield text
-            yield Result(text, [], True, support=support, confidence=decision.best)
+            yield (text := abstention_reason(request, model, decision))
+            yield Result.withheld(text, decision, support)
             return
         given = fit_sources(prompt_sources(request, model, decision), s.context_tokens, s.chat_model)
         fitted = [src for src, _ in given]
@@ -129,17 +117,7 @@ class ChatAnswerer:
         if attributed.dropped:
             log.info("dropped %d sentence(s) that rest on no source: %r", len(attributed.dropped), attributed.dropped)
         if verified.citations:
-            yield Result(
-                verified.text,
-                verified.citations,
-                False,
-                verified.dropped,
-                verified.checks,
-                took,
-                support=support,
-                confidence=decision.best,
-                strength=decision.strength,
-            )
+            yield Result.answered(verified, took, decision, support)
             return
         why = "nothing the model wrote matches the abstracts it was given, so it is not shown"
         closest = [src.title for src in request.sources]

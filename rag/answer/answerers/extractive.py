@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rag.answer.abstention import abstention_reason
-from rag.answer.answerability import AnswerabilityModel, Decision, decide, load_model, sentence_probabilities
+from rag.answer.answerability import AnswerabilityModel, Decision, decide_request, sentence_probabilities
 from rag.answer.answerers import Request, Result, Turn
 from rag.answer.features import ANAPHOR_START_RE
 from rag.answer.followup import FollowUp, searched_text
@@ -77,24 +77,10 @@ class ExtractiveAnswerer:
         return searched_text(question, followup)
 
     def answer(self, request: Request) -> Iterator[str | Result]:
-        s = request.settings
-        model = load_model()
-        previous = set(request.followup.previous_cited)
-        decision = decide(
-            model,
-            request.facts,
-            request.question,
-            request.sources,
-            request.qvec,
-            previous,
-            s.answer.answer_threshold,
-            s.answer.list_threshold,
-        )
-        support = {src.hit.paper_id: p for src, p in zip(request.sources, decision.probabilities, strict=True)}
+        model, decision, support = decide_request(request)
         if not decision.answer:
-            text = abstention_reason(request, model, decision)
-            yield text
-            yield Result(text, [], True, support=support, confidence=decision.best)
+            yield (text := abstention_reason(request, model, decision))
+            yield Result.withheld(text, decision, support)
             return
         quotes, layout = compose(request, model, decision)
         start = time.perf_counter()
@@ -103,14 +89,4 @@ class ExtractiveAnswerer:
         lines = verified.text.splitlines(keepends=True) if layout == "list" else split_sentences(verified.text)
         for piece in lines:
             yield piece if layout == "list" else piece + " "
-        yield Result(
-            verified.text,
-            verified.citations,
-            False,
-            verified.dropped,
-            verified.checks,
-            took,
-            support=support,
-            confidence=decision.best,
-            strength=decision.strength,
-        )
+        yield Result.answered(verified, took, decision, support)
