@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,9 +32,6 @@ from rag.answer.features import (
     sentence_features,
 )
 from rag.answer.sources import Source
-
-if TYPE_CHECKING:
-    from rag.answer.answerers import Request
 
 Strength = Literal["strong", "partial"]
 
@@ -177,25 +174,6 @@ def decide(
             chosen = chosen[:3]
     strength: Strength = "strong" if answerable * relevance[order[0]] >= t.strong else "partial"
     return Decision(answerable, relevance, True, chosen, strength, rows, question_row)
-
-
-def decide_request(request: Request) -> tuple[AnswerabilityModel, Decision, dict[str, float]]:
-    """The shipped model, its decision on a question's sources (with the settings' threshold overrides), and
-    P(it answers) per paper id: what every answerer starts from."""
-    s = request.settings
-    model = load_model()
-    decision = decide(
-        model,
-        request.facts,
-        request.question,
-        request.sources,
-        request.qvec,
-        set(request.followup.previous_cited),
-        s.answer.answer_threshold,
-        s.answer.list_threshold,
-    )
-    support = {src.hit.paper_id: p for src, p in zip(request.sources, decision.probabilities, strict=True)}
-    return model, decision, support
 
 
 def would_answer_if_stated(model: AnswerabilityModel, decision: Decision, threshold: float) -> bool:

@@ -15,7 +15,7 @@ from rag.registry import ANSWERERS, OFFLINE_ANSWERER, load
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag.answer.answerability import Decision
+    from rag.answer.answerability import AnswerabilityModel, Decision
     from rag.answer.features import QuestionFacts
     from rag.answer.followup import FollowUp
     from rag.answer.intent import Intent
@@ -27,7 +27,17 @@ if TYPE_CHECKING:
 
 Turn = dict[str, object]  # {"role", "content"}; an assistant turn may carry "cited": [paper ids]
 
-__all__ = ["ANSWERERS", "Answerer", "BackendError", "Request", "Result", "backend_name", "get_answerer", "resolve"]
+__all__ = [
+    "ANSWERERS",
+    "Answerer",
+    "BackendError",
+    "Request",
+    "Result",
+    "backend_name",
+    "decide_request",
+    "get_answerer",
+    "resolve",
+]
 
 
 class BackendError(RuntimeError):
@@ -124,3 +134,24 @@ def get_answerer(settings: Settings) -> Answerer:
 def backend_name(settings: Settings) -> str:
     """What the user is shown as the answering model (never a secret)."""
     return get_answerer(settings).label(settings)
+
+
+def decide_request(request: Request) -> tuple[AnswerabilityModel, Decision, dict[str, float]]:
+    """The shipped model, its decision on a question's sources (with the settings' threshold overrides), and
+    P(it answers) per paper id: what every answerer starts from."""
+    from rag.answer.answerability import decide, load_model
+
+    s = request.settings
+    model = load_model()
+    decision = decide(
+        model,
+        request.facts,
+        request.question,
+        request.sources,
+        request.qvec,
+        set(request.followup.previous_cited),
+        s.answer.answer_threshold,
+        s.answer.list_threshold,
+    )
+    support = {src.hit.paper_id: p for src, p in zip(request.sources, decision.probabilities, strict=True)}
+    return model, decision, support

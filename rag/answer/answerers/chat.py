@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from rag.answer.abstention import abstention_reason, abstention_text
-from rag.answer.answerability import decide_request
-from rag.answer.answerers import BackendError, Request, Result, Turn
+from rag.answer.answerers import BackendError, Request, Result, Turn, decide_request
 from rag.answer.attribution import attribute
 from rag.answer.condense import to_messages
 from rag.answer.followup import FollowUp, searched_text

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from rag.answer.abstention import abstention_reason
-from rag.answer.answerability import AnswerabilityModel, Decision, decide_request, sentence_probabilities
-from rag.answer.answerers import Request, Result, Turn
+from rag.answer.answerability import AnswerabilityModel, Decision, sentence_probabilities
+from rag.answer.answerers import Request, Result, Turn, decide_request
 from rag.answer.features import ANAPHOR_START_RE
 from rag.answer.followup import FollowUp, searched_text
 from rag.answer.sources import Source
