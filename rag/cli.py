@@ -140,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="index papers (default: the bundled collection)")
-    p.add_argument("paths", nargs="*", help="listing .txt, .jsonl or .csv files with title and abstract")
+    p.add_argument(
+        "paths", nargs="*", help=".jsonl (arXiv metadata too), .csv, listing .txt, .bib, .ris or CSL-JSON .json files"
+    )
     p.add_argument("--with-bundled", action="store_true", help="also ingest the bundled collection with PATHS")
     p.add_argument("--sync", action="store_true", help="remove indexed papers that are not in the inputs")
     p.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")

@@ -25,7 +25,7 @@ from rag.config import Settings
 from rag.library import library_for
 from rag.types import Paper
 from ui.format import code_span, escape, format_error
-from ui.uploads import UploadError, relative_message, staged
+from ui.uploads import ALLOWED, UploadError, relative_message, staged
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _busy(lock: FileLock) -> bool:
 def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Iterator[str]:
     """Status messages while adding uploaded files: checks, waiting for another ingest, the result."""
     if not paths:
-        yield format_error("Choose one or more .jsonl, .csv or .txt files first.")
+        yield format_error(f"Choose one or more {', '.join(ALLOWED)} files first.")
         return
     yield f"Checking {len(paths)} file(s)…"
     lock = library_for(settings).index.ingest_lock()
@@ -252,7 +252,7 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
 
     with gr.Accordion("Add papers", open=True):
         files = gr.File(
-            file_count="multiple", file_types=[".jsonl", ".csv", ".txt"], label="JSONL, CSV or listing .txt",
+            file_count="multiple", file_types=list(ALLOWED), label="JSONL, CSV, listing .txt, BibTeX, RIS or CSL-JSON",
             elem_id="library-upload",
         )  # fmt: skip
         add = gr.Button("Add to collection", variant="primary", elem_id="library-add")

@@ -18,7 +18,7 @@ from pathlib import Path
 from rag.ingest.errors import CorpusError
 from rag.ingest.sniff import check_content as sniff
 
-ALLOWED = (".jsonl", ".csv", ".txt")
+ALLOWED = (".jsonl", ".csv", ".txt", ".bib", ".ris", ".json")
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
 
@@ -36,7 +36,10 @@ def check_content(path: Path, name: str) -> None:
     """Raise UploadError unless the file's content is what its extension says (the check `rag ingest` makes)."""
     suffix = Path(name).suffix.lower()
     if suffix not in ALLOWED:
-        raise UploadError(f"{name}: only {', '.join(ALLOWED)} files can be added (JSONL, CSV or a listing page)")
+        raise UploadError(
+            f"{name}: only {', '.join(ALLOWED)} files can be added "
+            "(JSONL, CSV, a listing page, BibTeX, RIS or CSL-JSON)"
+        )
     try:
         has_text = sniff(path, name)
     except CorpusError as exc:

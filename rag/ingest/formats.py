@@ -1,4 +1,5 @@
-"""Parsers for the input formats: scraped listings (three layouts), JSONL and CSV.
+"""Parsers for the input formats: scraped listings (three layouts), JSONL (arXiv metadata records too), CSV,
+and reference-manager exports (BibTeX, RIS, CSL-JSON: rag.ingest.references).
 
 Each parser returns `Record`s in file order and raises `CorpusError` naming the
 file and line of the first problem, so nothing is indexed from a bad file.
@@ -16,6 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.ingest.errors import CorpusError
+from rag.ingest.references import (
+    Entry,
+    arxiv_entry,
+    is_arxiv_record,
+    parse_bibtex,
+    parse_csl_json,
+    parse_ris,
+)
 from rag.ingest.sniff import NOT_UTF8, check_content, csv_delimiter
 from rag.ingest.titles import split_title
 from rag.text import has_surrogates, strip_control
@@ -189,7 +198,8 @@ def _record_from_mapping(path: Path, line: int, row: dict[str, object]) -> Recor
 
 
 def parse_jsonl(path: Path, text: str) -> list[Record]:
-    records = []
+    """One JSON object per line: {"title", "abstract", …} or a record of arXiv's metadata snapshot."""
+    records, skipped = [], 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -199,8 +209,28 @@ def parse_jsonl(path: Path, text: str) -> list[Record]:
             raise CorpusError(path, number, f"invalid JSON ({exc.msg})") from None
         if not isinstance(row, dict):
             raise CorpusError(path, number, "expected a JSON object with 'title' and 'abstract'")
+        if is_arxiv_record(row):
+            entry = arxiv_entry(row, number)
+            if entry.title and entry.abstract:
+                records.append(_record_from_entry(path, entry))
+            else:
+                skipped += 1
+            continue
         records.append(_record_from_mapping(path, number, row))
+    if skipped:
+        log.warning("%s: %d arXiv record(s) without a title or an abstract skipped", path, skipped)
     return records
+
+
+def _record_from_entry(path: Path, entry: Entry) -> Record:
+    """A reference's entry as a Record, checked as any other input line."""
+    return _record_from_mapping(path, entry.line, {"title": entry.title, "abstract": entry.abstract, **entry.metadata})
+
+
+def parse_references(path: Path, text: str, kind: str) -> list[Record]:
+    """A reference-manager export (.bib, .ris, CSL-JSON .json): its entries with an abstract."""
+    parser = {"bib": parse_bibtex, "ris": parse_ris, "json": parse_csl_json}[kind]
+    return [_record_from_entry(path, entry) for entry in parser(path, text).entries]
 
 
 def parse_csv(path: Path, text: str) -> list[Record]:
@@ -247,6 +277,8 @@ def parse_file(path: Path) -> list[Record]:
         records = parse_jsonl(path, text)
     elif suffix == ".csv":
         records = parse_csv(path, text)
+    elif suffix in (".bib", ".ris", ".json"):
+        records = parse_references(path, text, suffix[1:])
     else:
         records = parse_listing(path, text)
     for rec in records:

@@ -2,7 +2,8 @@
 
 One check with one message for each problem, shared by `rag ingest` (before parsing) and the chat's
 upload (before copying): a UTF-16 file, a binary one, bytes that are not UTF-8, a .jsonl whose first
-line is not a JSON object, a .csv without a title and abstract header. Only the first 64 KiB are read;
+line is not a JSON object, a .csv without a title and abstract header, a .bib, .ris or .json that does not start
+as one. Only the first 64 KiB are read;
 a first line longer than that is left to the parser, which reads the whole file and names the line.
 """
 
@@ -72,6 +73,12 @@ def check_content(path: Path, shown: str | None = None) -> bool:
             is_object = False
         if not is_object:
             raise CorpusError(name, number, 'a .jsonl file holds one JSON object per line, like {"title": …}')
+    elif suffix == ".ris" and not first.startswith("TY  -"):
+        raise CorpusError(name, number, "a .ris file starts each entry with 'TY  - ' (export as RIS)")
+    elif suffix == ".json" and not first.startswith(("[", "{")):
+        raise CorpusError(name, number, "a .json file holds a CSL-JSON array of items (export as CSL JSON)")
+    elif suffix == ".bib" and not first.startswith(("@", "%")):
+        raise CorpusError(name, number, "a .bib file holds BibTeX entries such as @article{key, …}")
     elif suffix == ".csv":
         fields = [f.strip() for f in next(csv.reader([first], delimiter=csv_delimiter(first)), [])]
         if not {"title", "abstract"} <= set(fields):

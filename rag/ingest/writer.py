@@ -30,9 +30,7 @@ _IN_FLIGHT = 2  # write batches waiting for the writer thread at most
 _DELETE_BATCH = 1000
 
 
-def _embed(
-    index: PaperIndex, chunks: list[Chunk]
-) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], str | None]]]:
+def _embed(index: PaperIndex, chunks: list[Chunk]) -> tuple[np.ndarray, list[tuple[list[tuple[int, int]], str | None]]]:
     """Chunk vectors and, per chunk, its sentence spans and (when the embedder can make them) their vectors."""
     texts = [c.text for c in chunks]
     spans = [sentence_spans(c.text, c.text.index("\n") + 1) for c in chunks]  # after the title line
@@ -171,5 +169,3 @@ def embed_and_write(
 def delete(collection: Any, ids: Sequence[str]) -> None:
     for i in range(0, len(ids), _DELETE_BATCH):
         collection.delete(ids=list(ids[i : i + _DELETE_BATCH]))
-
-
