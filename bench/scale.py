@@ -56,15 +56,12 @@ import importlib
 import inspect
 import json
 import os
-import random
-import re
 import shutil
 import tempfile
 import threading
 import time
-import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,49 +75,10 @@ from bench.common import (
     process_memory_mb,
     start_chroma_server,
 )
+from bench.synthetic import VOCAB, HashEmbedder, queries, write_papers
 from rag.config import Settings
 from rag.index.minilm import MiniLMEmbedder
 from rag.local.model import free_port, stop_process
-
-# --- the synthetic embedder ------------------------------------------------------------
-
-
-class HashEmbedder:
-    """Deterministic, cheap 384-dim vectors: hashed bag of words times a fixed random projection.
-
-    Each word falls in one of 2^14 buckets (crc32); a bucket is a fixed Gaussian 384-vector; a text's
-    vector is the normalised sum over its words. Shared words mean similar vectors, so dense
-    retrieval still ranks; the vectors mean nothing beyond that. Not a SpanEmbedder: no sentence
-    vectors are stored, as with any plain embedder.
-    """
-
-    model_id = "bench-hash-384"
-    dim = 384
-    _BUCKETS = 1 << 14
-    _WORD = re.compile(r"[a-z0-9]+")
-
-    def __init__(self) -> None:
-        self._projection = np.random.default_rng(0).standard_normal((self._BUCKETS, self.dim)).astype(np.float32)
-        self.seconds = 0.0  # time spent embedding (to tell it apart from Chroma's)
-        self.texts = 0
-
-    def _vectors(self, texts: list[str]) -> np.ndarray:
-        start = time.perf_counter()
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            buckets = [zlib.crc32(w.encode()) & (self._BUCKETS - 1) for w in self._WORD.findall(text.lower())]
-            if buckets:
-                out[row] = self._projection[buckets].sum(axis=0)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        self.seconds += time.perf_counter() - start
-        self.texts += len(texts)
-        return out
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._vectors(texts).tolist()  # type: ignore[no-any-return]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vectors([text])[0].tolist()  # type: ignore[no-any-return]
 
 
 class TimedMiniLM(MiniLMEmbedder):
@@ -138,53 +96,6 @@ class TimedMiniLM(MiniLMEmbedder):
             return super().embed_with_spans(texts, spans)
         finally:
             self.seconds += time.perf_counter() - start
-
-
-# --- synthetic papers ------------------------------------------------------------------
-
-BASE_VOCAB = (
-    "network neural learning gradient model transformer attention sparse kernel random feature scaling law "
-    "width depth approximation universal lottery ticket graph diffusion prior bayesian optimisation loss "
-    "landscape convex robust adversarial memory prompt token language vision operator equivariant"
-).split()
-
-
-def make_vocab(size: int = 400, seed: int = 0) -> list[str]:
-    """The 36 words above plus pseudo-words made of syllables, deterministically (distinct, 2-4 syllables)."""
-    rng = random.Random(seed)
-    onsets, vowels, codas = (
-        "b c d f g h k l m n p r s t v z tr pl st gr".split(),
-        "a e i o u ia eo".split(),
-        ["", "n", "r", "s", "x", "l"],
-    )
-    words = list(BASE_VOCAB)
-    seen = set(words)
-    while len(words) < size:
-        word = "".join(rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas) for _ in range(rng.randint(2, 4)))
-        if word not in seen:
-            seen.add(word)
-            words.append(word)
-    return words
-
-
-VOCAB = make_vocab()
-ZIPF = list(np.cumsum([1.0 / (rank + 1) for rank in range(len(VOCAB))]))  # a few words are common, most rare
-
-
-def paper_line(rng: random.Random, i: int) -> str:
-    """One paper as a JSONL line: unique title and identifier, 18 Zipf-distributed words."""
-    title = f"Synthetic paper {i} on " + " ".join(rng.choices(VOCAB, cum_weights=ZIPF, k=3))
-    abstract = " ".join(rng.choices(VOCAB, cum_weights=ZIPF, k=18)) + f" identifier {i}."
-    return json.dumps({"title": title, "abstract": abstract}) + "\n"
-
-
-def write_papers(path: Path, first: int, count: int, seed: int) -> Path:
-    """Papers first .. first+count-1 into `path`, streamed (one line in memory at a time)."""
-    rng = random.Random(seed)
-    with path.open("w") as f:
-        for i in range(first, first + count):
-            f.write(paper_line(rng, i))
-    return path
 
 
 # --- timers wrapped around rag's functions --------------------------------------------
@@ -283,12 +194,6 @@ def cpu_s() -> float:
     """CPU seconds (user + system) of this process so far."""
     t = os.times()
     return t.user + t.system
-
-
-def queries(n: int, seed: int = 1) -> Iterator[str]:
-    rng = random.Random(seed)
-    for _ in range(n):  # 3 common-ish and 3 uniformly drawn words
-        yield " ".join(rng.choices(VOCAB, cum_weights=ZIPF, k=3) + rng.choices(VOCAB, k=3))
 
 
 def main() -> dict[str, Any]:

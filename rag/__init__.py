@@ -11,11 +11,12 @@ from rag.privacy import apply_privacy_switches
 
 apply_privacy_switches()  # before any library below reads its telemetry switch
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.answer.answerers import BackendError
+from rag.bibtex import to_bibtex
 from rag.config import Settings, get_settings
 from rag.index.errors import (
     EmbeddingServerError,
@@ -25,6 +26,7 @@ from rag.index.errors import (
     IndexWriteError,
     RagIndexError,
 )
+from rag.index.filters import PaperFilter
 from rag.ingest.corpus import load_corpus
 from rag.ingest.errors import CorpusError
 from rag.ingest.pipeline import IngestReport
@@ -51,10 +53,16 @@ build_index = ingest
 
 
 def search(
-    query: str, k: int | None = None, *, retriever: str | None = None, settings: Settings | None = None
+    query: str,
+    k: int | None = None,
+    *,
+    retriever: str | None = None,
+    settings: Settings | None = None,
+    where: PaperFilter | dict[str, Any] | None = None,
 ) -> list[Hit]:
-    """The `k` papers that best match `query`, best first; builds the index on first use."""
-    return library_for(settings).search(query, k, retriever, settings=settings)
+    """The `k` papers that best match `query`, best first; builds the index on first use. `where`: only papers
+    it admits, e.g. `rag.PaperFilter(year_from=2022)` or `{"author": "Hinton"}`."""
+    return library_for(settings).search(query, k, retriever, settings=settings, where=where)
 
 
 def ask(question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Answer:
@@ -64,7 +72,9 @@ def ask(question: str, history: list[dict[str, Any]] | None = None, **overrides:
     return library.ask(question, history, **rest)
 
 
-def ask_stream(question: str, history: list[dict[str, Any]] | None = None, **overrides: Any) -> Iterator[str | Answer]:
+def ask_stream(
+    question: str, history: list[dict[str, Any]] | None = None, **overrides: Any
+) -> Generator[str | Answer, None, None]:
     """Text pieces as the answer is written, then the final verified `Answer` (overrides as for `ask`)."""
     library, rest = _library_for_overrides(overrides)
     return library.ask_stream(question, history, **rest)
@@ -125,6 +135,7 @@ __all__ = [
     "IngestReport",
     "Library",
     "Paper",
+    "PaperFilter",
     "RagIndexError",
     "Settings",
     "ask",
@@ -138,4 +149,5 @@ __all__ = [
     "load_corpus",
     "remove_papers",
     "search",
+    "to_bibtex",
 ]

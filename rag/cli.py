@@ -9,14 +9,17 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from textwrap import shorten
 
 import rag
 from rag.answer.answerers import ANSWERERS, BackendError
 from rag.index.errors import RagIndexError
+from rag.index.filters import parse_years
 from rag.index.search import RETRIEVERS, k_value
 from rag.ingest.errors import CorpusError
 from rag.local.server import LocalModelError
 from rag.offline import ModelFileError
+from rag.provenance import describe, links_of
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -41,17 +44,41 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    hits = rag.search(args.query, k=args.k, retriever=args.retriever)
+    hits = rag.search(args.query, k=args.k, retriever=args.retriever, where=_filter(args))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
     if not hits:
         print("no matching papers")
     for rank, hit in enumerate(hits, start=1):
-        body = hit.text.split("\n", 1)[-1]
-        snippet = body if len(body) <= 240 else body[:237] + "..."
-        print(f"{rank}. {hit.title}  (score {hit.score:.4f})\n   {snippet}")
+        snippet = shorten(hit.text.split("\n", 1)[-1], 240, placeholder=" …")  # whole words
+        print(f"{rank}. {hit.title}\n   {_found_by(hit)}\n   {snippet}")
     return 0
+
+
+def _filter(args: argparse.Namespace) -> rag.PaperFilter | None:
+    """The --years/--author/--source/--category options as a filter (None when none is given)."""
+    first, last = parse_years(args.years) if args.years else (None, None)
+    given = rag.PaperFilter(first, last, args.author, args.source, args.category)
+    return given if given.active else None
+
+
+def _add_filter_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("filters (applied before ranking)")
+    group.add_argument("--years", metavar="RANGE", help="2022, 2022- (from), -2021 (up to) or 2019-2021")
+    group.add_argument("--author", help="an author's surname (case and accents ignored)")
+    group.add_argument("--source", metavar="FILE", help="a source file name, as `rag ingest` read it")
+    group.add_argument("--category", help="an arXiv category, e.g. cs.LG")
+
+
+def _found_by(hit: rag.Hit) -> str:
+    """Why a paper is listed, in words: its rank by meaning (dense) and by keywords (BM25)."""
+    ranks = [
+        f"{label} #{int(hit.signals[key])}"
+        for label, key in (("meaning", "dense_rank"), ("keywords", "bm25_rank"))
+        if hit.signals.get(key)
+    ]
+    return "found by " + (" and ".join(ranks) if ranks else "its title")
 
 
 def _read_history(path: Path | None) -> list[dict[str, object]] | None:
@@ -70,7 +97,7 @@ def _read_history(path: Path | None) -> list[dict[str, object]] | None:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    overrides = {"k": args.k, "llm": args.backend}
+    overrides = {"k": args.k, "llm": args.backend, "where": _filter(args)}
     history = None if args.standalone else _read_history(args.history)
     if args.json:
         print(json.dumps(rag.ask(args.question, history, **overrides).to_dict(), indent=2, ensure_ascii=False))
@@ -96,7 +123,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     if answer.citations:
         print("\nSources:")
         for n, c in enumerate(answer.citations, start=1):
-            print(f"  [{n}] {c.title}")
+            origin = " · ".join(part for part in (describe(c.metadata), *links_of(c.metadata)) if part)
+            print(f"  [{n}] {c.title}" + (f"\n      {origin}" if origin else ""))
     for d in answer.dropped_citations:
         print(f"  (dropped {d.cited}: {d.reason})")
     if answer.unsupported_sentences:
@@ -155,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=k_value, default=None, help="number of papers (default RAG_TOP_K, 5)")
     p.add_argument("--retriever", choices=RETRIEVERS, default=None, help="default RAG_RETRIEVER")
     p.add_argument("--json", action="store_true")
+    _add_filter_options(p)
     p.set_defaults(handler=_cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the papers, citing them")
@@ -169,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the conversation so far: a JSON list of {role, content[, cited paper ids]} turns",
     )
     p.add_argument("--standalone", action="store_true", help="ask as typed, without the conversation")
+    _add_filter_options(p)
     p.set_defaults(handler=_cmd_ask)
 
     p = sub.add_parser("local-model", help="serve a local model (OpenAI-compatible) on loopback")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from rag.config import Settings, get_settings
 from rag.index import store
 from rag.index.embedder import Embedder
 from rag.index.errors import IndexMissing
+from rag.index.filters import PaperFilter
 from rag.index.paper_index import PaperIndex
 from rag.types import CollectionStats, Hit, Paper
 
@@ -71,20 +72,27 @@ class Library:
                     ingest(self.index, progress=False)
 
     def search(
-        self, query: str, k: int | None = None, retriever: str | None = None, settings: Settings | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        retriever: str | None = None,
+        settings: Settings | None = None,
+        where: PaperFilter | Mapping[str, Any] | None = None,
     ) -> list[Hit]:
-        """The `k` papers that best match `query`, best first (builds the index on first use)."""
+        """The `k` papers that best match `query`, best first (builds the index on first use); with `where`
+        (a `PaperFilter` or a dict of its fields), only among the papers it admits."""
         from rag.index.search import search
 
+        flt = PaperFilter.of(where)
         try:
-            return search(self.index, query, k, retriever, settings=settings)
+            return search(self.index, query, k, retriever, settings=settings, where=flt)
         except IndexMissing:  # raised after the query and k were checked: a bad one builds nothing
             self.ensure_built()
-            return search(self.index, query, k, retriever, settings=settings)
+            return search(self.index, query, k, retriever, settings=settings, where=flt)
 
     def ask_stream(
         self, question: str, history: list[dict[str, Any]] | None = None, **overrides: Any
-    ) -> Iterator[str | Answer]:
+    ) -> Generator[str | Answer, None, None]:
         """Text pieces as the answer is written, then the verified Answer (builds the index on first use).
 
         Overrides change how this Library answers; one that would choose another index or embedding model is

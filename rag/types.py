@@ -71,6 +71,9 @@ class Citation:
     paper_id: str
     evidence: str
     abstract: str = ""
+    # Provenance its files gave (authors, year, venue, arxiv_id, doi, url, ...) and the files themselves.
+    metadata: dict[str, MetaValue] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

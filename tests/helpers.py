@@ -96,6 +96,4 @@ def run_rag(
         quoted = " ".join(f"'{a}'" if isinstance(a, str) else a.decode("latin-1") for a in command)
         command = ["unshare", "-m", "sh", "-c", f"{prefix} && exec {quoted}"]
     extra = {**(env or {}), **({"RAG_INDEX_DIR": str(index_dir)} if index_dir is not None else {})}
-    return subprocess.run(
-        command, cwd=ROOT, env={**os.environ, **extra}, capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run(command, cwd=ROOT, env={**os.environ, **extra}, capture_output=True, text=True, timeout=600)

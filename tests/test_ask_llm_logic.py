@@ -47,10 +47,26 @@ def test_hallucinated_marker_and_title_are_dropped(monkeypatch: pytest.MonkeyPat
 
 
 def test_uncited_answer_is_not_shown(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:
-    script(monkeypatch, "Emergent abilities are a well known fact of life.")
-    answer = rag.ask("What are emergent abilities of large language models?", settings=llm_settings)
-    assert answer.abstained and answer.citations == []
+    script(monkeypatch, "Networks of any size are a well known fact of life.")
+    # The answerability model finds only partial support here: nothing verified is shown, and it says why.
+    answer = rag.ask(
+        "How can weights for networks of any size be sampled without retraining them?", settings=llm_settings
+    )
+    assert answer.abstained and answer.citations == [] and answer.confidence < 0.88
     assert "nothing the model wrote matches the abstracts" in answer.text
+
+
+def test_an_unverifiable_answer_gives_way_to_the_quotes_when_the_sources_clearly_answer(
+    monkeypatch: pytest.MonkeyPatch, llm_settings: Settings
+) -> None:
+    for reply in ("Emergent abilities are a well known fact of life.", "The collection does not answer this."):
+        script(monkeypatch, reply)
+        answer = rag.ask("What are emergent abilities of large language models?", settings=llm_settings)
+        assert not answer.abstained and answer.support == "strong"
+        assert [c.title for c in answer.citations] == ["Emergent Abilities of Large Language Models"]
+        assert answer.citations[0].evidence in answer.citations[0].abstract  # quoted, true by construction
+        assert "fact of life" not in answer.text
+        assert answer.backend == "extractive, as openai-compatible:fake@127.0.0.1:9's answer could not be verified"
 
 
 def test_model_abstention_is_reported(monkeypatch: pytest.MonkeyPatch, llm_settings: Settings) -> None:

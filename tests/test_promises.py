@@ -47,10 +47,18 @@ def test_the_export_writes_paper_and_model_text_as_text() -> None:
             "role": "assistant",
             "content": "",
             "text": f"- {title}: {evidence} [1]\n- **bold** claim [1]",
-            "citations": [{"title": title, "paper_id": "p1", "evidence": evidence}],
+            "citations": [
+                {
+                    "title": title,
+                    "paper_id": "p1",
+                    "evidence": evidence,
+                    "sources": ["a_b*.jsonl"],
+                    "metadata": {"venue": "[v](javascript:1)", "url": "javascript:alert(1)", "doi": "10.1/x<img>"},
+                }
+            ],
         },
     ]
-    md = conversation_markdown(history, {"p1": ("a_b*.jsonl",)})
+    md = conversation_markdown(history)
     for live in ("](", "![", "<img", "**bold**", "*[click]"):
         assert live not in md, live
     assert "\\[click\\]" in md and "\\!\\[img\\]" in md and "&lt;img" in md

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 import rag
+from rag.answer.sources import load_sources
 from rag.ingest.errors import CorpusError
-from rag.ingest.formats import parse_file
+from rag.ingest.formats import Record, parse_file
+from rag.types import Hit
 from tests.fakes import HashEmbedder
 from tests.helpers import make_settings
 
@@ -81,3 +83,50 @@ def test_exports_are_ingested_with_their_provenance(tmp_path: Path) -> None:
     assert report.new_papers == 6
     goedel = next(p for p in lib.papers() if p.title.startswith("The Gödel Machine"))
     assert goedel.metadata["doi"] == "10.48550/arXiv.2101.00001" and goedel.sources == ("zotero.bib",)
+    sources = load_sources(lib.index, [Hit(goedel.paper_id, goedel.title, goedel.abstract, 1.0)])
+    cited = sources[0].citation(sources[0].sentences[0])
+    assert cited.metadata["authors"] == "Müller, Anna; Smith, John; van der Berg, Piet"
+    assert cited.sources == ("zotero.bib",) and cited.to_dict()["metadata"]["year"] == 2021
+
+
+def test_bibtex_out_reads_back_as_the_same_references(tmp_path: Path) -> None:
+    """What `to_bibtex` writes, our own .bib reader (and so Zotero's) reads back to the same papers."""
+    papers = [*parse_file(DATA / "zotero.bib"), *parse_file(DATA / "endnote.ris"), *parse_file(DATA / "better.json")]
+    written = tmp_path / "cited.bib"
+    written.write_text(rag.to_bibtex([_paper(r, i) for i, r in enumerate(papers)]), encoding="utf-8")
+    back = parse_file(written)
+    assert [r.title for r in back] == [r.title for r in papers]
+    for before, after in zip(papers, back, strict=True):
+        assert " ".join(after.abstract.split()) == " ".join(before.abstract.split())
+        for key in ("authors", "year", "doi", "arxiv_id"):
+            assert after.metadata.get(key) == before.metadata.get(key), (key, before.title)
+    keys = [after.metadata["cite_key"] for after in back]
+    assert len(set(keys)) == len(keys) and keys[0] == "goedel2021"  # an entry's own key is kept
+
+
+def test_bibtex_keys_and_entry_kinds() -> None:
+    arxiv = rag.Paper(
+        "a1",
+        "Attention Is All You Need",
+        "We propose & test 50% w_{min}.",
+        (),
+        {
+            "authors": "Vaswani, Ashish; Shazeer, Noam",
+            "year": 2017,
+            "arxiv_id": "1706.03762",
+            "categories": "cs.CL cs.LG",
+            "doi": "10.48550/arXiv.1706.03762",
+        },
+    )
+    bundled = rag.Paper("b2", "Über Größe", "x", ("001.txt",), {"date": "Feb 6, 2023"})
+    text = rag.to_bibtex([arxiv, bundled, rag.Paper("b3", "Über Größe", "y", (), {"date": "Mar 1, 2023"}), arxiv])
+    assert text.count("@") == 3  # a repeated paper is written once
+    assert "@misc{vaswani2017attention," in text and "eprint = {1706.03762}" in text
+    assert "primaryclass = {cs.CL}" in text and "doi = {10.48550/arXiv.1706.03762}" in text  # identifiers verbatim
+    assert r"We propose \& test 50\% w\_\{min\}." in text
+    assert "@misc{uber2023," in text and "@misc{uber2023a," in text and r"\"Uber Gr\"o{\ss}e" in text
+    assert rag.to_bibtex([]) == ""
+
+
+def _paper(record: Record, n: int) -> rag.Paper:
+    return rag.Paper(f"p{n}", record.title, record.abstract, (), dict(record.metadata))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -39,9 +40,37 @@ def test_answer_message_has_numbered_sources_also_retrieved_and_expandable_abstr
     assert "Claim one \\[1\\]" in main["content"]
     assert "1. **Paper One** — “Evidence sentence.”" in main["content"]
     assert "**Also retrieved** (not cited)" in main["content"] and "Paper &lt;b&gt;Two&lt;/b&gt;" in main["content"]
-    assert "answered by extractive" in main["content"]
+    assert "answered by offline quotes in" in main["content"]
     assert abstract["metadata"]["title"] == "\\[1\\] Full abstract: Paper One"  # Markdown-escaped, shows "[1]"
     assert "<img" not in abstract["content"] and "<script" not in abstract["content"]
+
+
+def test_each_citation_shows_its_provenance_with_links_that_go_where_they_say() -> None:
+    meta = {
+        "authors": "Vaswani, Ashish; Shazeer, Noam; Parmar, Niki; Uszkoreit, Jakob",
+        "year": 2017,
+        "venue": "NeurIPS *2017*",
+        "arxiv_id": "1706.03762",
+        "url": "javascript:alert(1)",
+    }
+    cited = Citation("Paper One", "p1", "Evidence sentence.", "Abstract.", meta, ("mine.bib",))
+    main, abstract = format_answer(answer(citations=[cited]))
+    origin = "Ashish Vaswani, Noam Shazeer, Niki Parmar et al. · 2017 · NeurIPS \\*2017\\* · <https://arxiv.org/abs/1706.03762>"
+    assert f"1. **Paper One** — “Evidence sentence.”  \n   {origin}" in main["content"]
+    assert abstract["content"].startswith(origin) and "javascript" not in main["content"] + abstract["content"]
+    bundled = Citation(
+        "Paper One", "p1", "Evidence sentence.", "Abstract.", {"authors_count": 3, "date": "Feb 6, 2023"}
+    )
+    assert "“Evidence sentence.”  \n   3 authors · 2023" in format_answer(answer(citations=[bundled]))[0]["content"]
+
+
+def test_the_full_abstract_shows_the_quoted_evidence_in_bold() -> None:
+    abstract = "We study ReLU nets. The minimum width is exactly max{d_x, d_y, 2} here. It is tight."
+    cited = Citation("Paper One", "p1", "The minimum width is exactly max{d_x, d_y, 2} here.", abstract)
+    _, full = format_answer(answer(citations=[cited]))
+    assert full["content"].endswith(
+        "We study ReLU nets. **The minimum width is exactly max\\{d\\_x, d\\_y, 2\\} here.** It is tight."
+    )
 
 
 def test_abstention_shows_closest_papers_and_no_sources() -> None:
@@ -129,14 +158,29 @@ def test_export_lists_questions_answers_and_numbered_references_with_source_file
             "role": "assistant",
             "content": "A subnetwork [1]. (cited: Paper One)",
             "text": "A subnetwork [1].",
-            "citations": [{"title": "Paper One", "paper_id": "p1", "evidence": "We find subnetworks."}],
+            "citations": [
+                {
+                    "title": "Paper One",
+                    "paper_id": "p1",
+                    "evidence": "We find subnetworks.",
+                    "sources": ["mine.jsonl"],
+                    "metadata": {
+                        "authors": "Frankle, Jonathan; Carbin, Michael",
+                        "year": 2019,
+                        "arxiv_id": "1803.03635",
+                    },
+                }
+            ],
         },
         {"role": "user", "content": "And\x07 later?"},
         {"role": "assistant", "content": "The collection does not answer this."},
     ]
-    md = conversation_markdown(history, {"p1": ("mine.jsonl",)})
+    md = conversation_markdown(history)
     assert "## 1. What is a lottery ticket?" in md and "A subnetwork \\[1\\]." in md  # shows as [1]
-    assert "1. *Paper One* — “We find subnetworks.” (source file: mine.jsonl)" in md
+    assert (
+        "1. *Paper One* — “We find subnetworks.” (Jonathan Frankle, Michael Carbin · 2019 · "
+        "<https://arxiv.org/abs/1803.03635> · source file: mine.jsonl)"
+    ) in md
     assert "## 2. And later?" in md and "The collection does not answer this." in md and "\x07" not in md
 
 
@@ -147,6 +191,40 @@ def test_stop_marks_only_a_streaming_answer() -> None:
     assert mark_stopped(streaming)[-1]["content"] == f"Half an answer\n\n{STOPPED}"
     done = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "A full answer."}]
     assert mark_stopped(done) == done
+
+
+def test_stop_before_the_first_word_is_marked_too() -> None:
+    from ui.app import STOPPED, mark_stopped
+
+    waiting = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "…"}]
+    assert mark_stopped(waiting)[-1]["content"] == STOPPED
+
+
+def test_a_stopped_stream_ends_itself_marked_closes_the_model_stream_and_keeps_no_turn(
+    monkeypatch: pytest.MonkeyPatch, bundled_settings: Settings
+) -> None:
+    import rag
+    from ui.app import STOPPED, StopRequests, respond
+
+    closed: list[bool] = []
+
+    def writing(*args: object, **kwargs: object) -> Iterator[str]:
+        try:
+            yield from ["Half ", "an ", "answer ", "and ", "more"]
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(rag, "ask_stream", writing)
+    stops = StopRequests()
+    updates = []
+    for update in respond("q", [], [], 5, bundled_settings, stopped=lambda: stops.seen("s1")):
+        updates.append(update)
+        if "an " in str(update[1][-1]["content"]):
+            stops.press("s1")
+            stops.press("another session")  # is not this stream's
+    _, chat, history = updates[-1]
+    assert chat[-1]["content"] == f"Half an\n\n{STOPPED}" and history == [] and closed == [True]
+    assert not stops.seen("s1") and stops.seen("another session")
 
 
 def test_stop_reads_messages_in_either_shape_gradio_returns() -> None:

@@ -8,9 +8,10 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 # Offline means offline: no usage analytics or version checks from Gradio (set before it is imported).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -23,6 +24,7 @@ from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
 from rag.library import library_for
 from ui.export import conversation_markdown
+from ui.filters import filter_controls, filter_note, where_from
 from ui.format import code_span, escape, format_answer, format_error, format_partial
 from ui.guard import Guard, LoginThrottle
 from ui.library import CSS as LIBRARY_CSS
@@ -44,21 +46,36 @@ History = list[dict[str, Any]]  # role and content; assistant turns also carry t
 def header(settings: Settings, papers: int) -> str:
     return (
         f"### Ask the papers\n{papers} papers · index: {code_span(settings.index_location())} · "
-        f"answers by {code_span(backend_name(settings))} · every citation is checked against the retrieved abstracts"
+        f"answers: {_answers_by(backend_name(settings))} · every citation is checked against the retrieved abstracts"
     )
 
 
+def _answers_by(label: str) -> str:
+    return "offline quotes from the abstracts" if label == "extractive" else code_span(label)
+
+
 Update = tuple[str, Chat, History]
+Trigger = Callable[..., Any]  # an event listener: box.submit, button.click, event.then
 HISTORY_TURNS = 50  # messages a session keeps (25 questions and answers): follow-ups and the export use these
 FAILED = "Something went wrong answering this; see the server log."
 
 
 def respond(
-    message: str, chat: Chat, history: History, k: float, settings: Settings, standalone: bool = False
+    message: str,
+    chat: Chat,
+    history: History,
+    k: float,
+    settings: Settings,
+    standalone: bool = False,
+    only: Sequence[str] = ("", "", "", ""),
+    stopped: Callable[[], bool] = lambda: False,
 ) -> Iterator[Update]:
     """Stream one answer into the chat; errors become a readable message, never a traceback.
 
     `standalone`: ask it as a new question, without the conversation (the "Searched for" button).
+    `only`: the filter boxes as typed (years, author, source file, arXiv category).
+    `stopped`: asked before each piece is shown; once true, the partial answer is marked and the stream closed
+    (which ends the model's generation), and the turn is not kept in the history.
     """
     chat = [*chat, {"role": "user", "content": escape(message)}]
     turn_start = len(chat)
@@ -67,18 +84,22 @@ def respond(
     draft = ""
     try:
         asked = [] if standalone else history
-        for item in rag.ask_stream(message, history=asked, k=int(k), settings=settings):
+        where = where_from(*only)
+        pieces = rag.ask_stream(message, history=asked, k=int(k), settings=settings, where=where)
+        for item in pieces:
+            if stopped():
+                pieces.close()  # closes the model's stream: it stops generating
+                yield "", mark_stopped(chat), history
+                return
             if isinstance(item, rag.Answer):
-                chat = chat[:turn_start] + format_answer(item)
+                chat = chat[:turn_start] + format_answer(item, filter_note(where))
                 turn = {  # "cited" is what a follow-up reads; "text", "citations" and "searched" are for the page
                     "role": "assistant",
                     "content": item.text,
                     "cited": [c.paper_id for c in item.citations],
                     "text": item.text,
                     "searched": item.standalone_question,
-                    "citations": [
-                        {"title": c.title, "paper_id": c.paper_id, "evidence": c.evidence} for c in item.citations
-                    ],
+                    "citations": [_kept(c) for c in item.citations],
                 }
                 history = [*history, {"role": "user", "content": message}, turn][-HISTORY_TURNS:]
             else:
@@ -92,6 +113,11 @@ def respond(
         log.exception("answering %r failed", message[:200])
         chat = [*chat[:turn_start], {"role": "assistant", "content": format_error(FAILED)}]
         yield message, chat, history
+
+
+def _kept(citation: rag.Citation) -> dict[str, Any]:
+    """What a session keeps of a citation for the export and Cite (not the abstract: sessions stay small)."""
+    return {k: v for k, v in citation.to_dict().items() if k != "abstract"}
 
 
 def rewritten_question(history: History) -> str | None:
@@ -113,12 +139,37 @@ def _text(content: Any) -> str:
 
 
 def mark_stopped(chat: Chat) -> Chat:
-    """The chat with its last answer, if it was still streaming, marked as stopped."""
-    last = _text(chat[-1].get("content")) if chat else ""
-    if chat and chat[-1].get("role") == "assistant" and last.rstrip().endswith("▍"):
-        partial = last.rstrip().removesuffix("▍").rstrip()
-        return [*chat[:-1], {"role": "assistant", "content": f"{partial}\n\n{STOPPED}"}]
+    """The chat with its last answer, if it was still streaming (a draft, or "…" before the first word), marked
+    as stopped."""
+    last = _text(chat[-1].get("content")).rstrip() if chat else ""
+    if chat and chat[-1].get("role") == "assistant" and last.endswith(("▍", "…")):
+        partial = last.removesuffix("▍").removesuffix("…").rstrip()
+        return [*chat[:-1], {"role": "assistant", "content": f"{partial}\n\n{STOPPED}".lstrip()}]
     return chat
+
+
+class StopRequests:
+    """Stop pressed, per browser session, until that session's stream sees it.
+
+    The stream ends itself rather than being cancelled by Gradio: a cancelled generator's last piece can still
+    reach the page after the stop marked it, and leave a draft that looks like it is still being written.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: set[str] = set()
+        self._lock = threading.Lock()
+
+    def press(self, session: str) -> None:
+        with self._lock:
+            self._sessions.add(session)
+
+    def seen(self, session: str) -> bool:
+        """True once after `press` (the stream that sees it stops); also clears a press left from before."""
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.discard(session)
+                return True
+            return False
 
 
 def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.Blocks:
@@ -129,11 +180,13 @@ def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.B
     # Gradio keeps uploads and files it serves in its cache: delete what is older than an hour, every 10 minutes.
     with gr.Blocks(title="Ask the papers", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         head = gr.Markdown(header(s, papers), elem_id="header")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"):
-                _chat(s)
+                ask_from = _chat(s)
             with gr.Tab("Library", id="library-tab", elem_id="library-tab"):
                 parts = build_library_tab(s, read_only, s.upload_max_mb)
+        # "Ask about this paper" under a Library abstract: to the chat, asking about that paper by its title.
+        ask_from(_filling(parts["ask_about"], parts["selected"], tabs))
 
         def current_header() -> str:
             return header(s, library_for(s).count())
@@ -151,13 +204,31 @@ def build_app(settings: Settings | None = None, read_only: bool = False) -> gr.B
     return demo
 
 
-def _chat(s: Settings) -> None:
+def _filling(button: gr.Button, question: str | gr.State, tabs: gr.Tabs | None = None) -> Trigger:
+    """A trigger for `ask_from`: a click puts the question (an example's text, or the Library's selected title
+    asked about) in the box, shows the chat tab, then runs the asking steps chained on it."""
+
+    def fill(title: str = "") -> Any:
+        text = question if isinstance(question, str) else f'What does the paper "{title}" find?'
+        return (text, gr.Tabs(selected="chat-tab")) if tabs is not None else text
+
+    def trigger(fn: Any, inputs: list[Any], outputs: list[Any], **kw: Any) -> Any:
+        filled = [inputs[0], tabs] if tabs is not None else [inputs[0]]  # inputs[0]: the question box
+        given = [] if isinstance(question, str) else [question]
+        return button.click(fill, given, filled, queue=False).then(fn, inputs, outputs, **kw)
+
+    return trigger
+
+
+def _chat(s: Settings) -> Callable[[Trigger], None]:
+    """The chat tab; returns what makes another event ask the question then in the box (with Stop and all)."""
     chatbot = gr.Chatbot(
         height=560,
         label="Conversation",
         elem_id="chat",
         feedback_options=None,
         latex_delimiters=[],
+        autoscroll=False,  # SCROLL_JS shows the start of each new answer instead of the end
         sanitize_html=True,
         allow_tags=False,
         placeholder="Ask a question about the papers; answers cite the abstracts they rest on.",
@@ -166,65 +237,164 @@ def _chat(s: Settings) -> None:
     with gr.Row():
         box = gr.Textbox(placeholder="Ask about the papers…", show_label=False, scale=8, elem_id="question")
         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-        stop = gr.Button("Stop", scale=1, elem_id="stop", variant="stop")
+        stop = gr.Button("Stop", scale=1, elem_id="stop", variant="secondary", interactive=False)
         new = gr.Button("New chat", scale=1, elem_id="new-chat")
     with gr.Row():
         as_new = gr.Button(
             "Ask it as a new question", visible=False, size="sm", elem_id="ask-standalone", scale=0, min_width=220
         )
         export = gr.Button("Export as Markdown", interactive=False, size="sm", elem_id="export", scale=0, min_width=180)
+        cite = gr.Button("Cite (BibTeX)", interactive=False, size="sm", elem_id="cite", scale=0, min_width=140)
     exported = gr.Textbox(visible=False, elem_id="export-text")
-    gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="Examples")
+    cited_bibtex = gr.Textbox(visible=False, elem_id="cite-text")
+    # Examples as buttons showing their whole question (gr.Examples cuts them at 60 characters); a click asks.
+    with gr.Column(elem_id="examples"):
+        gr.Markdown("Examples", elem_id="examples-label")
+        with gr.Row():
+            example_buttons = [gr.Button(q, size="sm", variant="secondary", min_width=220) for q in EXAMPLES]
     with gr.Accordion("Settings", open=False):
         k = gr.Slider(1, 10, value=s.top_k, step=1, label="Sources to retrieve (k)")
+        gr.Markdown("Answer only from papers… (empty boxes: all papers)")
+        only = filter_controls("chat")
         gr.Markdown(
             f"Model: **{backend_name(s)}** — set `RAG_LLM`, `OPENAI_BASE_URL` and `RAG_CHAT_MODEL` to change it. "
             f"Index: `{s.index_location()}`."
         )
 
-    def answer(message: str, chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
-        yield from respond(message, chat, hist, k_value, s)
+    stops = StopRequests()
 
-    def answer_as_new(chat: Chat, hist: History, k_value: float) -> Iterator[Update]:
+    def stopper(request: gr.Request | None) -> Callable[[], bool]:
+        session = (request.session_hash if request else None) or ""
+        stops.seen(session)  # a press that came after the last stream ended is not for this one
+        return lambda: stops.seen(session)
+
+    # The filter boxes are named parameters: Gradio gives the request only to a parameter after named ones.
+    def answer(
+        message: str,
+        chat: Chat,
+        hist: History,
+        k_value: float,
+        years: str,
+        author: str,
+        source: str,
+        category: str,
+        request: gr.Request,
+    ) -> Iterator[Update]:
+        if message.strip():  # an empty question does nothing
+            only = (years, author, source, category)
+            yield from respond(message, chat, hist, k_value, s, only=only, stopped=stopper(request))
+
+    def answer_as_new(
+        chat: Chat,
+        hist: History,
+        k_value: float,
+        years: str,
+        author: str,
+        source: str,
+        category: str,
+        request: gr.Request,
+    ) -> Iterator[Update]:
         question = rewritten_question(hist)
         if question is not None:
-            yield from respond(question, chat, hist, k_value, s, standalone=True)
+            only = (years, author, source, category)
+            yield from respond(question, chat, hist, k_value, s, standalone=True, only=only, stopped=stopper(request))
 
-    def after_answer(hist: History) -> tuple[Any, Any]:
+    def press_stop(chat: Chat, request: gr.Request | None = None) -> tuple[Chat, Any]:
+        stops.press((request.session_hash if request else None) or "")
+        return mark_stopped(chat), gr.update(interactive=False)
+
+    def after_answer(hist: History) -> tuple[Any, Any, Any, Any]:
         rewritten = rewritten_question(hist)
-        return gr.update(interactive=bool(hist)), gr.update(visible=rewritten is not None)
+        cited = any(turn.get("citations") for turn in hist)
+        return (
+            gr.update(interactive=bool(hist)),
+            gr.update(visible=rewritten is not None),
+            gr.update(interactive=cited),
+            gr.update(interactive=False),  # Stop: nothing streams any more
+        )
 
     def export_markdown(hist: History) -> str:
-        cited = {str(c["paper_id"]) for turn in hist for c in turn.get("citations") or []}
-        sources_of = {p.paper_id: p.sources for p in rag.indexed_papers(settings=s, ids=sorted(cited))} if cited else {}
-        return conversation_markdown(hist, sources_of)
+        return conversation_markdown(hist)
 
-    answering = []
+    def cite_bibtex(hist: History) -> str:
+        """Every paper the conversation cited, in the order first cited, as BibTeX (abstracts from the index)."""
+        ids = list(dict.fromkeys(str(c["paper_id"]) for turn in hist for c in turn.get("citations") or []))
+        found = {p.paper_id: p for p in rag.indexed_papers(settings=s, ids=ids)} if ids else {}
+        return rag.to_bibtex(found[pid] for pid in ids if pid in found)
+
+    after = [export, as_new, cite, stop]
+
+    def ask_from(trigger: Trigger) -> None:
+        # Stop is enabled while an answer streams: from the click (when there is a question) to the end.
+        started = trigger(lambda m: gr.update(interactive=bool(m.strip())), [box], [stop], queue=False)
+        event = started.then(answer, [box, chatbot, history, k, *only], [box, chatbot, history])
+        event.then(after_answer, [history], after)
+
     for trigger in (box.submit, send.click):
-        event = trigger(answer, [box, chatbot, history, k], [box, chatbot, history])
-        event.then(after_answer, [history], [export, as_new])
-        answering.append(event)
+        ask_from(trigger)
+    for button, question in zip(example_buttons, EXAMPLES, strict=True):
+        ask_from(_filling(button, question))
     # "Searched for: …" differs from what was typed: one click asks it again, as typed, without the conversation.
-    again = as_new.click(answer_as_new, [chatbot, history, k], [box, chatbot, history])
-    again.then(after_answer, [history], [export, as_new])
-    answering.append(again)
-    # Stop ends the stream where it is (a chat model stops generating); the partial answer says so.
-    stop.click(mark_stopped, [chatbot], [chatbot], cancels=cast(Any, answering), queue=False)
-    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(
-        after_answer, [history], [export, as_new]
-    )
+    started = as_new.click(lambda: gr.update(interactive=True), None, [stop], queue=False)
+    again = started.then(answer_as_new, [chatbot, history, k, *only], [box, chatbot, history])
+    again.then(after_answer, [history], after)
+    # Stop marks the partial answer at once; the stream ends itself at its next piece (the model stops generating).
+    stop.click(press_stop, [chatbot], [chatbot, stop], queue=False)
+    new.click(lambda: ("", [], []), None, [box, chatbot, history], queue=False).then(after_answer, [history], after)
     # Export only when asked, and nothing is written on the server: the browser saves the text it is sent.
-    export.click(export_markdown, [history], [exported]).then(None, [exported], None, js=SAVE_MARKDOWN_JS)
+    export.click(export_markdown, [history], [exported]).then(None, [exported], None, js=save_js("md"))
+    cite.click(cite_bibtex, [history], [cited_bibtex]).then(None, [cited_bibtex], None, js=save_js("bib"))
+    return ask_from
 
 
-SAVE_MARKDOWN_JS = """(text) => {
+# The chat does not follow the stream to its end: when a question is added, it is scrolled to the top of the
+# conversation, so the answer is read from its first line as it streams in below. On a phone, where the page is
+# scrolled down to the question box, the page scrolls back up to the conversation too.
+SCROLL_JS = """() => {
+  let asked = 0, pinned = null, expected = null;
+  const watched = new WeakSet();
+  new MutationObserver(() => {
+    const view = document.querySelector("#chat .bubble-wrap");
+    if (!view) return;
+    if (!watched.has(view)) {  // the reader scrolling away unpins the question
+      watched.add(view);
+      view.addEventListener("scroll", () => {
+        if (expected !== null && Math.abs(view.scrollTop - expected) > 2) pinned = null;
+      });
+    }
+    const questions = view.querySelectorAll(".message-row.user-row");
+    const added = questions.length > asked;
+    if (questions.length !== asked) pinned = added ? questions[questions.length - 1] : null;
+    asked = questions.length;
+    const box = view.getBoundingClientRect();
+    if (added && (box.top < 0 || box.top > window.innerHeight - 120)) view.scrollIntoView({block: "start"});
+    if (pinned && pinned.isConnected) {  // keep the question at the top while its answer grows below it
+      // 36 px down: clear of the chat's own buttons
+      view.scrollTop += pinned.getBoundingClientRect().top - view.getBoundingClientRect().top - 36;
+      expected = view.scrollTop;
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+CHAT_CSS = """
+#chat pre, #chat pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
+#examples button { white-space: normal; text-align: left; font-weight: normal; }
+"""
+
+_MIME = {"md": "text/markdown", "bib": "application/x-bibtex"}
+
+
+def save_js(extension: str) -> str:
+    """Browser code that saves the text it is given as conversation-<local time>.<extension>."""
+    return f"""(text) => {{
   const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([text], {type: "text/markdown;charset=utf-8"}));
+  link.href = URL.createObjectURL(new Blob([text], {{type: "{_MIME[extension]};charset=utf-8"}}));
   const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString();
-  link.download = "conversation-" + now.slice(0, 19).replace(/[-:]/g, "").replace("T", "-") + ".md";
+  link.download = "conversation-" + now.slice(0, 19).replace(/[-:]/g, "").replace("T", "-") + ".{extension}";
   document.body.appendChild(link); link.click(); link.remove();
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-}"""
+}}"""
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -290,7 +460,8 @@ def launch(
         inbrowser=False,
         auth=logins or None,
         max_file_size=f"{s.upload_max_mb}mb",
-        css=LIBRARY_CSS,
+        css=CHAT_CSS + LIBRARY_CSS,
+        js=SCROLL_JS,
         # Each browser session's state (its conversation, a copy of the page's values) is kept for the
         # `ui_sessions` most recently active ones: memory stays bounded however many visitors come.
         state_session_capacity=s.ui_sessions,

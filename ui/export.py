@@ -1,4 +1,4 @@
-"""The conversation as Markdown: questions, answers and numbered references with their source files.
+"""The conversation as Markdown: questions, answers and numbered references with their provenance and files.
 
 Every piece of paper or model text is escaped (ui.format.escape, no links), so a title such as
 `*[click](javascript:…)*` or an abstract holding `![img](http://…)` stays text in any Markdown viewer.
@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rag.provenance import describe, links_of
 from ui.format import escape
 
 
-def conversation_markdown(history: list[dict[str, Any]], sources_of: dict[str, tuple[str, ...]]) -> str:
+def conversation_markdown(history: list[dict[str, Any]]) -> str:
     """Markdown of `history` (the chat's turns; an assistant turn may carry "text" and "citations").
 
-    `sources_of` maps a paper id to the files it came from. The text is the answer as shown,
-    markers included; references are numbered like the markers.
+    The text is the answer as shown, markers included; references are numbered like the markers.
     """
     lines = ["# Ask the papers: conversation", "", f"Exported {time.strftime('%Y-%m-%d %H:%M')}.", ""]
     n = 0
@@ -31,8 +31,11 @@ def conversation_markdown(history: list[dict[str, Any]], sources_of: dict[str, t
         if citations:
             lines += ["**References**", ""]
             for i, c in enumerate(citations, 1):
-                files = ", ".join(sources_of.get(str(c.get("paper_id")), ())) or "unknown"
-                lines.append(f"{i}. *{_line(c['title'])}* — “{_line(c['evidence'])}” (source file: {_line(files)})")
+                meta = c.get("metadata") or {}
+                origin = [_line(describe(meta))] if describe(meta) else []
+                origin += [f"<{link}>" for link in links_of(meta)]
+                origin.append(f"source file: {_line(', '.join(c.get('sources') or ()) or 'unknown')}")
+                lines.append(f"{i}. *{_line(c['title'])}* — “{_line(c['evidence'])}” ({' · '.join(origin)})")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -14,8 +14,9 @@ import html
 import re
 from typing import Any
 
-from rag.text import strip_control
-from rag.types import Answer
+from rag.provenance import describe, links_of
+from rag.text import sentence_spans, strip_control
+from rag.types import Answer, MetaValue
 
 # Markdown's active characters; < > & are left to html.escape (entities render as the character).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
@@ -92,9 +93,23 @@ def code_span(text: str) -> str:
     return "`" + _literal(text) + "`"
 
 
-def format_answer(answer: Answer) -> list[dict[str, Any]]:
-    """The assistant's messages: the answer with its sources panel, then one collapsible full abstract per citation."""
-    parts = []
+def shown_backend(label: str) -> str:
+    """The answering backend as a reader understands it: the offline answerer quotes, a model is named."""
+    return "offline quotes" + label.removeprefix("extractive") if label.startswith("extractive") else label
+
+
+def provenance(metadata: dict[str, MetaValue]) -> str:
+    """ "Authors · year · venue · https://arxiv.org/abs/…", escaped; links are autolinks to exactly what is shown."""
+    parts = [escape(describe(metadata), links=False)] if describe(metadata) else []
+    parts += [f"<{link}>" for link in links_of(metadata)]
+    return " · ".join(parts)
+
+
+def format_answer(answer: Answer, note: str = "") -> list[dict[str, Any]]:
+    """The assistant's messages: the answer with its sources panel, then one collapsible full abstract per citation.
+
+    `note`: Markdown shown first (what the papers were limited to, when a filter was set)."""
+    parts = [note] if note else []
     if answer.standalone_question and answer.standalone_question != answer.question:
         # A follow-up searched with what the conversation said: show exactly what was searched.
         parts.append(f"*Searched for: “{escape(answer.standalone_question, links=False)}”*")
@@ -105,11 +120,11 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
     if answer.citations:
         lines = ["**Sources**", ""]
         earlier = {h.paper_id for h in answer.sources if h.signals.get("previous_turn")}
-        lines += [
-            f"{n}. **{escape(c.title, links=False)}**{' (from the previous answer)' if c.paper_id in earlier else ''}"
-            f" — “{escape(c.evidence)}”"
-            for n, c in enumerate(answer.citations, 1)
-        ]
+        for n, c in enumerate(answer.citations, 1):
+            previous = " (from the previous answer)" if c.paper_id in earlier else ""
+            line = f"{n}. **{escape(c.title, links=False)}**{previous} — “{escape(c.evidence)}”"
+            origin = provenance(c.metadata)  # on its own line within the item (a Markdown hard break)
+            lines.append(f"{line}  \n   {origin}" if origin else line)
         parts.append("\n".join(lines))
     cited = {c.paper_id for c in answer.citations}
     others = [h for h in answer.sources if h.paper_id not in cited]
@@ -127,18 +142,41 @@ def format_answer(answer: Answer) -> list[dict[str, Any]]:
         f" · {answer.support} support ({answer.confidence:.0%})" if answer.support and not answer.abstained else ""
     )
     parts.append(
-        f"*answered by {escape(answer.backend, links=False)} in {sum(answer.timings.values()):.2f} s{support}*"
+        f"*answered by {escape(shown_backend(answer.backend), links=False)} in {sum(answer.timings.values()):.2f} s"
+        f"{support}*"
     )
     messages: list[dict[str, Any]] = [{"role": "assistant", "content": "\n\n".join(parts)}]
     for n, c in enumerate(answer.citations, 1):
         messages.append(
             {
                 "role": "assistant",
-                "content": f"{copyable(f'{c.title} — “{c.evidence}”')}\n\n{escape(c.abstract or c.evidence)}",
+                "content": "\n\n".join(
+                    p
+                    for p in (
+                        provenance(c.metadata),
+                        copyable(f"{c.title} — “{c.evidence}”"),
+                        highlighted(c.abstract, c.evidence) if c.abstract else escape(c.evidence),
+                    )
+                    if p
+                ),
                 "metadata": {"title": escape(f"[{n}] Full abstract: {c.title}", links=False), "status": "done"},
             }
         )
     return messages
+
+
+def highlighted(abstract: str, evidence: str) -> str:
+    """The abstract, escaped, with the sentences quoted as evidence in bold: where the citation comes from."""
+    quoted = " ".join(evidence.split())
+    out, pos = [], 0
+    for begin, end in sentence_spans(abstract):
+        sentence = abstract[begin:end].strip()
+        out.append(escape(abstract[pos:begin]))
+        shown = escape(sentence)
+        out.append(f"**{shown}**" if len(sentence) > 15 and " ".join(sentence.split()) in quoted else shown)
+        pos = begin + abstract[begin:end].find(sentence) + len(sentence) if sentence else end
+    out.append(escape(abstract[pos:]))
+    return "".join(out)
 
 
 def format_partial(text: str) -> str:

@@ -23,19 +23,31 @@ from gradio.utils import get_upload_folder
 import rag
 from rag.config import Settings
 from rag.library import library_for
+from rag.provenance import authors_of, year_of
 from rag.types import Paper
-from ui.format import code_span, escape, format_error
+from ui.filters import filter_controls, filter_note, where_from
+from ui.format import code_span, escape, format_error, provenance
 from ui.uploads import ALLOWED, UploadError, relative_message, staged
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["Title", "Source file", "Date", "Upvotes", "Authors"]
-# On a phone the table keeps title and source file; date, upvotes and authors reappear on wider screens.
+COLUMNS = ["Title", "Year", "Authors", "Source file", "Upvotes"]
+# On a phone the table keeps title and year; authors, source file and upvotes reappear on wider screens.
 CSS = """
 @media (max-width: 640px) {
   #library-table th:nth-child(n+3), #library-table td:nth-child(n+3),
   #library-table [role=gridcell][data-col="2"], #library-table [role=gridcell][data-col="3"],
   #library-table [role=gridcell][data-col="4"] { display: none; }
+  /* The two columns left share the width: the title all but a year's. */
+  #library-table .virtual-body { width: 100% !important; }
+  #library-table table { table-layout: fixed !important; width: 100% !important; }
+  #library-table th:nth-child(1), #library-table td:nth-child(1), #library-table [role=gridcell][data-col="0"] {
+    flex: 1 1 auto !important; width: auto !important; min-width: 0 !important; max-width: none !important; }
+  #library-table th:nth-child(2), #library-table td:nth-child(2), #library-table [role=gridcell][data-col="1"] {
+    flex: 0 0 4.5em !important; width: 4.5em !important; min-width: 4.5em !important; max-width: 4.5em !important;
+    white-space: nowrap; }
+  #library-filter .form { flex-wrap: wrap; }
+  #library-filter .form > * { flex: 1 1 100% !important; min-width: 100% !important; }
 }
 """
 _SEARCH_HITS = 20
@@ -55,42 +67,57 @@ def _row(paper: Paper) -> list[Any]:
     meta = paper.metadata
     return [
         paper.title,
+        year_of(meta),  # None, not "": a number column sorts only numbers
+        authors_of(meta),
         ", ".join(paper.sources),
-        str(meta.get("date", "")),
-        meta.get("upvotes"),  # None, not "": a number column sorts only numbers
-        meta.get("authors_count"),
+        meta.get("upvotes"),
     ]
 
 
 def table(
-    settings: Settings, query: str = "", full_text: bool = False, papers: list[Paper] | None = None, page: int = 0
+    settings: Settings,
+    query: str = "",
+    full_text: bool = False,
+    papers: list[Paper] | None = None,
+    page: int = 0,
+    where: rag.PaperFilter | None = None,
 ) -> tuple[list[list[Any]], list[str]]:
-    """(rows, paper ids in row order) of the papers matching `query` (all of them when it is empty).
+    """(rows, paper ids in row order) of the papers matching `query` (all of them when it is empty) that
+    `where` admits.
 
     `papers`: the collection's papers when the caller has just read them. A collection of more
     than `settings.ui_table_rows` papers is never read whole: `page` selects that many of them in
     stored order, and a title filter stops at that many matches."""
     query = query.strip()
     if papers is None and library_for(settings).count() > settings.ui_table_rows:
-        return _large_table(settings, query, full_text, page)
+        return _large_table(settings, query, full_text, page, where)
     papers = rag.indexed_papers(settings) if papers is None else papers
+    if where is not None:
+        papers = [p for p in papers if where.admits(p)]
     if query and full_text:
         by_id = {p.paper_id: p for p in papers}
-        hits = rag.search(query, k=min(_SEARCH_HITS, max(1, len(papers))), settings=settings) if papers else []
+        k = min(_SEARCH_HITS, max(1, len(papers)))
+        hits = rag.search(query, k=k, settings=settings, where=where) if papers else []
         papers = [by_id[h.paper_id] for h in hits if h.paper_id in by_id]
     elif query:
         papers = [p for p in papers if query.casefold() in p.title.casefold()]
     return [_row(p) for p in papers], [p.paper_id for p in papers]
 
 
-def _large_table(settings: Settings, query: str, full_text: bool, page: int) -> tuple[list[list[Any]], list[str]]:
+def _large_table(
+    settings: Settings, query: str, full_text: bool, page: int, where: rag.PaperFilter | None
+) -> tuple[list[list[Any]], list[str]]:
     if query and full_text:
-        hits = rag.search(query, k=_SEARCH_HITS, settings=settings)
+        hits = rag.search(query, k=_SEARCH_HITS, settings=settings, where=where)
         by_id = {p.paper_id: p for p in rag.indexed_papers(settings, ids=[h.paper_id for h in hits])}
         papers = [by_id[h.paper_id] for h in hits if h.paper_id in by_id]
-    elif query:
+    elif query or where is not None:
         wanted = query.casefold()
-        matching = (p for p in library_for(settings).iter_papers() if wanted in p.title.casefold())
+        matching = (
+            p
+            for p in library_for(settings).iter_papers()
+            if wanted in p.title.casefold() and (where is None or where.admits(p))
+        )
         papers = list(itertools.islice(matching, settings.ui_table_rows))
     else:
         rows = settings.ui_table_rows
@@ -110,12 +137,12 @@ def pages_markdown(settings: Settings, page: int, query: str) -> str:
     return f"*Papers {first:,}–{last:,} of {total:,}, in the order they were added.*"
 
 
-def abstract_markdown(settings: Settings, paper_id: str) -> str:
-    paper = next(iter(rag.indexed_papers(settings, ids=[paper_id])), None)
-    if paper is None:
-        return "*This paper is no longer in the collection.*"
+def abstract_markdown(paper: Paper) -> str:
+    """The abstract panel: title, provenance with links, the abstract, the files it came from."""
     sources = escape(", ".join(paper.sources), links=False)
-    return f"#### {escape(paper.title, links=False)}\n\n{escape(paper.abstract)}\n\n*Source: {sources}*"
+    origin = provenance(paper.metadata)
+    head = f"#### {escape(paper.title, links=False)}" + (f"\n\n{origin}" if origin else "")
+    return f"{head}\n\n{escape(paper.abstract)}\n\n*Source: {sources}*"
 
 
 def _busy(lock: FileLock) -> bool:
@@ -181,60 +208,87 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
     """The tab's components (inside a `gr.Tab` the caller opened); `changed` fires after each write."""
     ids = gr.State([])
     stats = gr.Markdown(stats_markdown(settings), elem_id="library-stats")
-    with gr.Row():
+    with gr.Row(elem_id="library-filter"):
         query = gr.Textbox(
-            placeholder="Filter by title, or search the full text",
+            placeholder="Filter titles as you type",
             show_label=False,
             scale=6,
-            min_width=240,
+            min_width=200,
             elem_id="library-query",
         )
         full_text = gr.Checkbox(
-            label="Full-text search", value=False, scale=1, min_width=160, elem_id="library-fulltext"
+            label="Full-text search (press Enter)", value=False, scale=1, min_width=170, elem_id="library-fulltext"
         )
+    with gr.Accordion("Only papers… (years, author, source file, arXiv category; Enter applies)", open=False):
+        only = filter_controls("library")
     rows, paper_ids = table(settings)
     grid = gr.Dataframe(
         value=rows,
         headers=COLUMNS,
-        datatype=["str", "str", "str", "number", "number"],
+        datatype=["str", "number", "str", "str", "number"],
         interactive=False,
         wrap=True,
         max_height=480,
-        column_widths=["46%", "18%", "14%", "11%", "11%"],
+        column_widths=["44%", "8%", "22%", "16%", "10%"],
         elem_id="library-table",
     )
     ids.value = paper_ids
     page = gr.State(0)
+    # What the table holds; written when the page loads, with the table, so it never describes another page.
+    shown = gr.Markdown("", elem_id="library-pages")
     with gr.Row(visible=library_for(settings).count() > settings.ui_table_rows) as pager:
         previous = gr.Button("← Previous", size="sm", scale=0, min_width=110, elem_id="library-previous")
-        shown = gr.Markdown(pages_markdown(settings, 0, ""), elem_id="library-pages")
         following = gr.Button("Next →", size="sm", scale=0, min_width=110, elem_id="library-next")
     abstract = gr.Markdown("*Select a paper to read its abstract.*", elem_id="library-abstract")
+    selected = gr.State("")  # the title of the paper whose abstract is shown
+    ask_about = gr.Button("Ask about this paper", visible=False, size="sm", elem_id="library-ask", min_width=180)
 
-    def refresh(q: str, fulltext: bool, at: int = 0) -> tuple[Any, list[str], int, str]:
+    def rows_for(q: str, fulltext: bool, at: int, boxes: tuple[str, ...]) -> tuple[list[list[Any]], list[str], str]:
+        """The table's rows, their ids and the note above the pager, for the query and the filter boxes."""
         try:
-            rows, pids = table(settings, q, fulltext, page=at)
+            where = where_from(*boxes)
+            rows, pids = table(settings, q, fulltext, page=at, where=where)
         except (ValueError, rag.RagIndexError) as exc:
             raise gr.Error(escape(str(exc), links=False)) from None
-        return gr.update(value=rows), pids, at, pages_markdown(settings, at, q)
+        # A filter counts as a query for the pager: a large collection shows its first matches.
+        pager = pages_markdown(settings, at, q or (where.describe() if where else ""))
+        return rows, pids, " ".join(n for n in (filter_note(where), pager) if n)
 
-    def turn(q: str, fulltext: bool, at: int, step: int) -> tuple[Any, list[str], int, str]:
+    def refresh(q: str, fulltext: bool, *boxes: str, at: int = 0) -> tuple[Any, list[str], int, str]:
+        rows, pids, note = rows_for(q, fulltext, at, boxes)
+        return gr.update(value=rows), pids, at, note
+
+    def turn(q: str, fulltext: bool, at: int, step: int, *boxes: str) -> tuple[Any, list[str], int, str]:
         last = max(0, (library_for(settings).count() - 1) // settings.ui_table_rows)
-        return refresh("", fulltext, min(max(at + step, 0), last)) if not q.strip() else refresh(q, fulltext, 0)
+        paging = not q.strip() and not any(b.strip() for b in boxes)
+        return refresh(q, fulltext, *boxes, at=min(max(at + step, 0), last) if paging else 0)
 
-    query.submit(refresh, [query, full_text], [grid, ids, page, shown])
-    full_text.change(refresh, [query, full_text], [grid, ids, page, shown])
-    previous.click(lambda q, f, at: turn(q, f, at, -1), [query, full_text, page], [grid, ids, page, shown])
-    following.click(lambda q, f, at: turn(q, f, at, 1), [query, full_text, page], [grid, ids, page, shown])
+    def typed(q: str, fulltext: bool, *boxes: str) -> Any:
+        """The title filter follows each keystroke; a full-text search waits for Enter (it ranks abstracts)."""
+        return (gr.skip(),) * 4 if fulltext else refresh(q, fulltext, *boxes)
 
-    def show(pids: list[str], evt: gr.SelectData) -> str:
+    shown_table = [grid, ids, page, shown]
+    asked = [query, full_text, *only]
+    query.submit(refresh, asked, shown_table)
+    query.input(typed, asked, shown_table, trigger_mode="always_last")
+    full_text.change(refresh, asked, shown_table)
+    for box in only:
+        box.submit(refresh, asked, shown_table)
+    previous.click(lambda q, f, at, *b: turn(q, f, at, -1, *b), [query, full_text, page, *only], shown_table)
+    following.click(lambda q, f, at, *b: turn(q, f, at, 1, *b), [query, full_text, page, *only], shown_table)
+
+    def show(pids: list[str], evt: gr.SelectData) -> tuple[str, str, Any]:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        return abstract_markdown(settings, pids[row]) if 0 <= row < len(pids) else ""
+        paper = library_for(settings).papers([pids[row]]) if 0 <= row < len(pids) else []
+        if not paper:
+            return "*This paper is no longer in the collection.*", "", gr.update(visible=False)
+        return abstract_markdown(paper[0]), paper[0].title, gr.update(visible=True)
 
-    grid.select(show, [ids], [abstract])
+    grid.select(show, [ids], [abstract, selected, ask_about])
     parts: dict[str, Any] = {"stats": stats, "grid": grid, "ids": ids, "query": query, "full_text": full_text}
+    parts.update(ask_about=ask_about, selected=selected)
 
-    def on_load() -> tuple[str, Any, list[str], Any, str]:
+    def on_load() -> tuple[str, Any, list[str], Any, int, str]:
         rows, pids = table(settings)
         large = library_for(settings).count() > settings.ui_table_rows
         return (
@@ -242,10 +296,11 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             gr.update(value=rows),
             pids,
             gr.update(visible=large),
+            0,
             pages_markdown(settings, 0, ""),
         )
 
-    parts["load"] = (on_load, [stats, grid, ids, pager, shown])  # a new page shows the collection as it is now
+    parts["load"] = (on_load, [stats, grid, ids, pager, page, shown])  # a new page shows the collection as it is now
     if read_only:
         gr.Markdown("*This app is read-only: papers cannot be added or removed here.*", elem_id="library-read-only")
         return parts
@@ -261,7 +316,7 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         choose = gr.Dropdown(
             choices=[(r[0], pid) for r, pid in zip(rows, paper_ids, strict=True)],  # the papers the table shows
             multiselect=True,
-            label="Papers to remove (a removed bundled paper comes back with `rag ingest`)",
+            label="Papers to remove (a removed bundled paper comes back with the command rag ingest)",
             elem_id="library-remove-choice",
         )
         remove = gr.Button("Remove selected", variant="secondary", elem_id="library-remove")
@@ -271,15 +326,9 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             cancel = gr.Button("Cancel", elem_id="library-cancel")
         removed = gr.Markdown(elem_id="library-removed")
 
-    def after_write(q: str, fulltext: bool, at: int) -> tuple[str, Any, list[str], Any, str]:
-        rows, pids = table(settings, q, fulltext, page=at)
-        return (
-            stats_markdown(settings),
-            gr.update(value=rows),
-            pids,
-            _choices(rows, pids),
-            pages_markdown(settings, at, q),
-        )
+    def after_write(q: str, fulltext: bool, at: int, *boxes: str) -> tuple[str, Any, list[str], Any, str]:
+        rows, pids, note = rows_for(q, fulltext, at, boxes)
+        return stats_markdown(settings), gr.update(value=rows), pids, _choices(rows, pids), note
 
     def run_add(
         paths: list[str] | None,
@@ -292,12 +341,16 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
 
     added = add.click(run_add, [files], [status], concurrency_limit=None)
     written = [stats, grid, ids, choose, shown]
-    added.then(after_write, [query, full_text, page], written).then(lambda: None, None, [files])
+    added.then(after_write, [query, full_text, page, *only], written).then(lambda: None, None, [files])
 
     def ask_confirm(chosen: list[str] | None) -> tuple[Any, str]:
         if not chosen:
             return gr.update(visible=False), ""
-        return gr.update(visible=True), f"Remove {len(chosen)} paper(s) from the collection?"
+        titles = [p.title for p in rag.indexed_papers(settings, ids=chosen)]
+        named = "\n".join(f"- {escape(t, links=False)}" for t in titles[:10])
+        more = f"\n- … and {len(titles) - 10} more" if len(titles) > 10 else ""
+        count = "this paper" if len(titles) == 1 else f"these {len(titles)} papers"
+        return gr.update(visible=True), f"Remove {count} from the collection?\n\n{named}{more}"
 
     remove.click(ask_confirm, [choose], [confirm_row, confirm_text])
     cancel.click(lambda: (gr.update(visible=False), ""), None, [confirm_row, confirm_text])
@@ -307,10 +360,10 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
             n = rag.remove_papers(chosen or [], settings=settings)
         except rag.RagIndexError as exc:
             return gr.update(visible=False), format_error(str(exc))
-        return gr.update(visible=False), f"✓ Removed {n} paper(s)."
+        return gr.update(visible=False), f"✓ Removed {n} paper{'s' if n != 1 else ''}."
 
     parts["load_choices"] = (lambda: _choices(*table(settings)), [choose])
     done = confirm.click(run_remove, [choose], [confirm_row, removed])
-    done.then(after_write, [query, full_text, page], written)
+    done.then(after_write, [query, full_text, page, *only], written)
     parts.update(add=added, removed=done)
     return parts

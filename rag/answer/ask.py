@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from langchain_core.runnables import RunnableLambda
@@ -28,6 +28,7 @@ from rag.answer.intent import detect_intent
 from rag.answer.names import unknown_names
 from rag.answer.sources import load_sources
 from rag.config import Settings, describe_invalid
+from rag.index.filters import PaperFilter
 from rag.index.paper_index import PaperIndex
 from rag.index.search import MAX_K, search
 from rag.text import FUNCTION_WORDS, GENERIC, content_terms, named_terms, require_text, strip_control
@@ -74,6 +75,7 @@ class _Start:
     settings: Settings
     index: PaperIndex
     answerer: Answerer
+    where: PaperFilter | None = None
 
 
 def _understand(start: _Start) -> Request:
@@ -94,7 +96,7 @@ def _understand(start: _Start) -> Request:
         terms=tuple(content_terms(searched)),
         refers_back=followup.refers_back,
     )
-    return Request(q, searched, start.history, [], s, index, intent, followup, facts, qvec)
+    return Request(q, searched, start.history, [], s, index, intent, followup, facts, qvec, start.where)
 
 
 def _retrieve(request: Request) -> Request:
@@ -104,10 +106,11 @@ def _retrieve(request: Request) -> Request:
     k = max(s.top_k, s.list_k) if request.intent == "list" else s.top_k
     excluded = set(followup.previous_cited) if followup.relative else set()
     vector = request.qvec.tolist() if index.embedder is index.sentence_embedder else None
-    hits = search(index, request.standalone, min(k + len(excluded), MAX_K), s.retriever, settings=s, vector=vector)
+    wanted = min(k + len(excluded), MAX_K)
+    hits = search(index, request.standalone, wanted, s.retriever, settings=s, vector=vector, where=request.where)
     hits = [h for h in hits if h.paper_id not in excluded][:k]
     if followup.refers_back and not followup.relative:
-        hits += _previous_papers(index, followup, {h.paper_id for h in hits})
+        hits += _previous_papers(index, followup, {h.paper_id for h in hits}, request.where)
     sources = load_sources(index, hits)
     texts = [f"{src.title}. {src.abstract}" for src in sources]
     unknown = tuple(unknown_names(request.facts.names, index.mentions, texts))
@@ -116,10 +119,11 @@ def _retrieve(request: Request) -> Request:
     return dataclasses.replace(request, sources=sources, facts=facts)
 
 
-def _previous_papers(index: PaperIndex, followup: FollowUp, have: set[str]) -> list[Hit]:
-    """The papers the previous answer cited that the search did not find, as candidates of their own."""
+def _previous_papers(index: PaperIndex, followup: FollowUp, have: set[str], where: PaperFilter | None) -> list[Hit]:
+    """The papers the previous answer cited that the search did not find (and the filter admits), as candidates
+    of their own."""
     wanted = [pid for pid in followup.previous_cited if pid not in have]
-    papers = {p.paper_id: p for p in index.papers(wanted)} if wanted else {}
+    papers = {p.paper_id: p for p in index.papers(wanted) if where is None or where.admits(p)} if wanted else {}
     return [
         Hit(pid, papers[pid].title, f"{papers[pid].title}\n{papers[pid].abstract}", 0.0, {"previous_turn": 1.0})
         for pid in wanted
@@ -131,32 +135,42 @@ PREPARE = RunnableLambda(_understand) | RunnableLambda(_retrieve)
 
 
 def prepare(
-    index: PaperIndex, question: str, history: list[Turn] | None = None, settings: Settings | None = None
+    index: PaperIndex,
+    question: str,
+    history: list[Turn] | None = None,
+    settings: Settings | None = None,
+    where: PaperFilter | None = None,
 ) -> Request:
     """The question's path up to the answerer (for the answerability model's fitting and for inspection)."""
     s = settings or index.settings
     q = clean_question(question, s)
     with index.errors():
-        request: Request = PREPARE.invoke(_Start(q, validate_history(history), s, index, get_answerer(s)))
+        request: Request = PREPARE.invoke(_Start(q, validate_history(history), s, index, get_answerer(s), where))
     return request
 
 
 def ask_stream(
-    index: PaperIndex, question: str, history: list[Turn] | None = None, **overrides: Any
-) -> Iterator[str | Answer]:
+    index: PaperIndex,
+    question: str,
+    history: list[Turn] | None = None,
+    where: PaperFilter | Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Generator[str | Answer, None, None]:
     """Yield the answer's text in pieces as it is generated, then the final, verified `Answer`.
 
     The final Answer's text is authoritative: with a chat model, markers that point
-    nowhere are removed and the rest renumbered after generation.
+    nowhere are removed and the rest renumbered after generation. `where`: answer only from the papers
+    it admits (a `PaperFilter`, or a dict of its fields).
     Overrides: `k`, `settings`, or any `Settings` field (e.g. llm="openai", chat_model=...).
     """
     s = settings_with(overrides.pop("settings", None) or index.settings, overrides)
+    flt = PaperFilter.of(where)
     q = clean_question(question, s)
     turns = validate_history(history)
     answerer = get_answerer(s)
     t0 = time.perf_counter()
     with index.errors():
-        request: Request = PREPARE.invoke(_Start(q, turns, s, index, answerer))
+        request: Request = PREPARE.invoke(_Start(q, turns, s, index, answerer, flt))
     t1 = time.perf_counter()
     result: Result | None = None
     first_text: float | None = None
@@ -174,7 +188,7 @@ def ask_stream(
         citations=[] if result.abstained else result.citations,
         abstained=result.abstained,
         sources=[src.hit for src in request.sources],
-        backend=answerer.label(s),
+        backend=result.answered_by or answerer.label(s),
         timings={
             "retrieval": round(t1 - t0, 4),
             "generation": round(t2 - t1 - result.verify_seconds, 4),

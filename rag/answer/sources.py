@@ -9,9 +9,9 @@ import numpy as np
 
 from rag.index.errors import IndexMissing
 from rag.index.paper_index import PaperIndex
-from rag.index.records import ChunkMeta, where_papers
+from rag.index.records import ChunkMeta, PaperMeta, where_papers
 from rag.text import content_terms, sentence_spans
-from rag.types import Hit
+from rag.types import Citation, Hit
 
 
 @dataclass
@@ -24,10 +24,16 @@ class Source:
     sentences: list[str]
     vectors: np.ndarray | None = None  # (len(sentences), 384), late-chunked at ingest
     terms: list[set[str]] = field(default_factory=list)  # content terms of each sentence
+    record: PaperMeta | None = None  # the paper's record: its files and provenance
 
     @property
     def title(self) -> str:
         return self.hit.title
+
+    def citation(self, evidence: str) -> Citation:
+        """This source cited with `evidence`, carrying its provenance."""
+        record = self.record or PaperMeta(self.title)
+        return Citation(self.title, self.hit.paper_id, evidence, self.abstract, dict(record.metadata), record.sources)
 
     @property
     def all_terms(self) -> set[str]:
@@ -47,8 +53,9 @@ def load_sources(index: PaperIndex, hits: list[Hit]) -> list[Source]:
         raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")
     ids = [h.paper_id for h in hits]
     got = opened.chunks.get(where=where_papers(ids), include=["documents", "metadatas"])
-    records = opened.papers.get(ids=ids, include=["documents"])
+    records = opened.papers.get(ids=ids, include=["documents", "metadatas"])
     abstracts = {pid: doc or "" for pid, doc in zip(records["ids"], records["documents"] or [], strict=True)}
+    metas = {pid: PaperMeta.decode(m) for pid, m in zip(records["ids"], records["metadatas"] or [], strict=True)}
     chunks: dict[str, list[tuple[int, str, ChunkMeta]]] = {}
     for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
         chunk = ChunkMeta.decode(meta)
@@ -60,7 +67,9 @@ def load_sources(index: PaperIndex, hits: list[Hit]) -> list[Source]:
         abstract = abstracts.get(hit.paper_id) or hit.text.split("\n", 1)[-1]
         sentences, vectors = _sentences_with_vectors(abstract, parts)
         have_vectors = vectors is not None
-        source = Source(number, hit, abstract, sentences, vectors if have_vectors else None)
+        source = Source(
+            number, hit, abstract, sentences, vectors if have_vectors else None, record=metas.get(hit.paper_id)
+        )
         source.terms = [set(content_terms(s)) for s in sentences]
         if source.vectors is None and sentences:
             source.vectors = index.sentence_embedder.embed_array(sentences)

@@ -80,10 +80,7 @@ def verify_quotes(quotes: list[tuple[str, str, int]], sources: list[Source], lay
     evidence: dict[int, list[str]] = {}
     for _, original, number in quotes:
         evidence.setdefault(number, []).append(original)
-    citations = [
-        Citation(by_number[n].title, by_number[n].hit.paper_id, " ".join(evidence[n]), by_number[n].abstract)
-        for n in order
-    ]
+    citations = [by_number[n].citation(" ".join(evidence[n])) for n in order]
     return Verified(("\n" if layout == "list" else " ").join(parts), citations, [], checks)
 
 
@@ -132,12 +129,7 @@ def verify(
         clean = clean[:start] + UNVERIFIED_TITLE + clean[end:]
 
     checks = _check_sentences(clean, [by_number[n] for n in order], sentence_vectors or {}, s.answer.support)
-    citations = [
-        Citation(
-            by_number[n].title, by_number[n].hit.paper_id, _evidence(by_number[n], clean, k + 1), by_number[n].abstract
-        )
-        for k, n in enumerate(order)
-    ]
+    citations = [by_number[n].citation(_evidence(by_number[n], clean, k + 1)) for k, n in enumerate(order)]
     return Verified(clean, citations, dropped, checks)
 
 

@@ -178,9 +178,12 @@ class BM25Index:
     def rows(self) -> int:
         return sum(seg.size for seg in self.segments)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(self, query: str, k: int, masks: Sequence[np.ndarray] | None = None) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) best first; empty when no query term is in the vocabulary. A misspelt word
-        ("lotery", "bigbrid") is searched as the word of the collection one edit away (see `weigh`)."""
+        ("lotery", "bigbrid") is searched as the word of the collection one edit away (see `weigh`).
+
+        `masks`: one boolean array per segment, True for the rows a filter admits; the others score 0 before
+        ranking (IDF stays the collection's, so a filter changes which papers rank, not how they score)."""
         tokens = [w.token for w in self.weigh(query)] if self.segments else []
         n_docs = self.rows
         hits: list[tuple[str, float]] = []
@@ -191,7 +194,7 @@ class BM25Index:
         for i in range(len(tokens)):
             df = sum(len(hit[0]) for hit in (p[i] for p in postings) if hit is not None)
             weights.append(_idf(n_docs, df) if df else 0.0)
-        for seg, seg_postings in zip(self.segments, postings, strict=True):
+        for n, (seg, seg_postings) in enumerate(zip(self.segments, postings, strict=True)):
             scores = np.zeros(seg.size, dtype=np.float32)
             for posting, weight in zip(seg_postings, weights, strict=True):
                 if posting is None:
@@ -199,6 +202,8 @@ class BM25Index:
                 rows, contributions = posting  # a token's rows are distinct: no repeated index
                 own = _idf(seg.size, len(rows))
                 scores[rows] += contributions * np.float32(weight / own if own else 0.0)
+            if masks is not None:
+                scores[~masks[n]] = 0.0
             want = min(seg.size, k + len(self.deleted))
             top = np.argpartition(-scores, want - 1)[:want] if want < seg.size else np.arange(seg.size)
             taken = 0
@@ -210,6 +215,10 @@ class BM25Index:
                     taken += 1
         hits.sort(key=lambda h: -h[1])
         return hits[:k]
+
+    def masks(self, admitted: set[str]) -> list[np.ndarray]:
+        """Per segment, which rows are among the `admitted` chunk ids (for `search`)."""
+        return [np.fromiter((cid in admitted for cid in seg.chunk_ids), bool, seg.size) for seg in self.segments]
 
     def weigh(self, text: str, skip: frozenset[str] = frozenset()) -> list[Weight]:
         """(token, IDF, known, common) for each distinct word of `text`, tokenised as BM25 does.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult
@@ -27,19 +28,24 @@ from rag.index.bm25 import build as build_bm25
 from rag.index.bm25 import load as load_bm25
 from rag.index.embedder import Embedder, SpanEmbedder, make_embedder
 from rag.index.errors import index_errors
+from rag.index.filters import PaperFilter
 from rag.index.records import paper_from_record, upgrade_layout
 from rag.types import Paper
+
+_MASKS_KEPT = 4  # filters whose BM25 masks are kept (a chat session changes its filter rarely)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Collections:
-    """The open collections and the chunk-id digest they had when opened."""
+    """The open collections, with the chunk-id digest and the last change's time they had when opened (a change
+    of metadata only, such as a paper's new year, keeps the digest but not the time)."""
 
     chunks: Collection
     papers: Collection
     digest: str | None
+    updated: float | None = None
 
 
 class PaperIndex:
@@ -54,6 +60,7 @@ class PaperIndex:
         self._sentence_embedder: SpanEmbedder | None = None
         self._collections: Collections | None = None
         self._bm25: BM25Index | None = None
+        self._masks: dict[tuple[Any, ...], list[np.ndarray]] = {}  # see bm25_masks
         self._file_lock: FileLock | None = None
 
     # --- parts, created on first use ------------------------------------------------
@@ -137,7 +144,7 @@ class PaperIndex:
                     chunks = self.client.get_collection(self.settings.collection)
                     if store.layout_of(chunks) < store.LAYOUT:
                         upgrade_layout(chunks, papers, self.location)
-            self._collections = Collections(chunks, papers, store.digest_of(chunks))
+            self._collections = Collections(chunks, papers, store.digest_of(chunks), store.updated_at(chunks))
             return self._collections
 
     def _existing(self) -> Collections | None:
@@ -153,7 +160,12 @@ class PaperIndex:
             fresh = self.client.get_collection(self.settings.collection)
         except Exception:  # dropped by a rebuild in another process: reopen (or find there is none)
             fresh = None
-        if fresh is not None and fresh.id == opened.chunks.id and store.digest_of(fresh) == opened.digest:
+        if (
+            fresh is not None
+            and fresh.id == opened.chunks.id
+            and store.digest_of(fresh) == opened.digest
+            and store.updated_at(fresh) == opened.updated
+        ):
             return opened
         log.info("the index changed since it was opened (another process ingested): reloading it")
         with self._lock:
@@ -188,7 +200,8 @@ class PaperIndex:
         """Our own ingest completed: its writes went through our client, so no reload is needed."""
         with self._lock:
             if self._collections is not None:
-                self._collections = Collections(self._collections.chunks, self._collections.papers, digest)
+                chunks = self._collections.chunks  # stamped by the ingest through this object
+                self._collections = Collections(chunks, self._collections.papers, digest, store.updated_at(chunks))
 
     def close(self) -> None:
         """Let go of the client and caches (the embedder stays: others may share it)."""
@@ -209,6 +222,20 @@ class PaperIndex:
         """Whether the collection's vocabulary has every word of `text` (see BM25Index.knows)."""
         opened = self.current()
         return opened is not None and self.bm25(opened.digest).knows(text)
+
+    def bm25_masks(self, flt: PaperFilter, opened: Collections, bm25: BM25Index) -> list[np.ndarray]:
+        """The BM25 rows `flt` admits, per segment: the chunk ids Chroma's `where` admits (so both retrievers
+        apply one rule). Kept for the last few filters until the index changes (digest or last-change time)."""
+        key = (flt, opened.digest, opened.updated, bm25.digest, len(bm25.segments))
+        with self._lock:
+            found = self._masks.get(key)
+            if found is not None:
+                return found
+        admitted = {cid for page in store.pages(opened.chunks, [], where=flt.where()) for cid in page["ids"]}
+        masks = bm25.masks(admitted)
+        with self._lock:
+            self._masks = {**dict(list(self._masks.items())[-(_MASKS_KEPT - 1) :]), key: masks}
+        return masks
 
     def term_weights(self, text: str, skip: frozenset[str] = frozenset()) -> list[Weight]:
         """Each word of `text` (but `skip`) with its BM25 token, IDF, and whether the collection knows it

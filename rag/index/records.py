@@ -21,8 +21,9 @@ from typing import Any, cast
 
 import numpy as np
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Where
+from chromadb.api.types import UpdateMetadata, Where
 
+from rag.index.filters import FILTER_KEYS, filter_fields
 from rag.index.store import DIGEST_KEY, LAYOUT, LAYOUT_KEY, collection_digest, layout_of, modifiable, pages
 from rag.types import Chunk, MetaValue, Paper
 
@@ -46,6 +47,7 @@ class ChunkMeta:
     paper_hash: str = ""
     sent_spans: tuple[tuple[int, int], ...] | None = None  # sentence spans in the chunk's text
     sent_vecs: str | None = None  # their vectors, encoded (see `sentence_vectors`)
+    filters: dict[str, int | list[str]] = field(default_factory=dict)  # the paper's, for `where` (filters.py)
 
     @classmethod
     def decode(cls, meta: Mapping[str, Any]) -> ChunkMeta:
@@ -60,8 +62,9 @@ class ChunkMeta:
             str(meta[SENT_VECS]) if meta.get(SENT_VECS) is not None else None,
         )
 
-    def encode(self) -> dict[str, MetaValue]:
-        meta: dict[str, MetaValue] = {
+    def encode(self) -> dict[str, MetaValue | list[str]]:
+        meta: dict[str, MetaValue | list[str]] = {
+            **self.filters,
             PAPER_ID: self.paper_id,
             TITLE: self.title,
             CHUNK_INDEX: self.chunk_index,
@@ -136,7 +139,7 @@ def record_hash(paper: Paper, p_hash: str) -> str:
 
 def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int, p_hash: str) -> ChunkMeta:
     """What each chunk carries: enough to rank and group it, never the whole abstract."""
-    return ChunkMeta(paper.paper_id, paper.title, chunk.index, n_chunks, p_hash)
+    return ChunkMeta(paper.paper_id, paper.title, chunk.index, n_chunks, p_hash, filters=filter_fields(paper))
 
 
 def paper_metadata(paper: Paper, n_chunks: int, p_hash: str) -> dict[str, MetaValue]:
@@ -169,9 +172,12 @@ def upgrade_layout(chunks: Collection, papers: Collection, location: str) -> Non
 
     Layout 1 kept each abstract in every chunk's metadata: it moves into one record per paper.
     Layouts 1 and 2 had a hash of the sorted ids as digest: it becomes the additive one.
+    Layouts before 4 had no filter fields on chunks: each chunk gets its paper's.
     """
     if layout_of(chunks) < 2:
         _move_abstracts(chunks, papers, location)
+    if layout_of(chunks) < 4:
+        _add_filter_fields(chunks, papers, location)
     meta = modifiable(chunks.metadata)
     if meta.get(DIGEST_KEY) is not None:
         meta[DIGEST_KEY] = collection_digest(chunks)
@@ -204,6 +210,23 @@ def _move_abstracts(chunks: Collection, papers: Collection, location: str) -> No
     for page in pages(chunks, ["metadatas"]):  # updating metadata leaves the records and their order as they are
         removals = [stale_keys[str(m[PAPER_ID])] for m in page["metadatas"] or []]
         chunks.update(ids=page["ids"], metadatas=removals)  # type: ignore[arg-type]
+
+
+def refiltered(paper: Paper) -> UpdateMetadata:
+    """A chunk's metadata update giving it `paper`'s filter fields (None removes one the paper no longer has)."""
+    update: dict[str, Any] = {**dict.fromkeys(FILTER_KEYS), **filter_fields(paper)}
+    return update
+
+
+def _add_filter_fields(chunks: Collection, papers: Collection, location: str) -> None:
+    log.warning("upgrading the index at %s: adding filter fields to its chunks (one-time)", location)
+    fields: dict[str, UpdateMetadata] = {}
+    for page in pages(papers, ["metadatas", "documents"]):
+        for pid, doc, meta in zip(page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True):
+            fields[pid] = refiltered(paper_from_record(pid, doc or "", meta))
+    for page in pages(chunks, ["metadatas"]):  # updating metadata leaves the records and their order as they are
+        metas = [fields.get(str(m[PAPER_ID]), {}) for m in page["metadatas"] or []]
+        chunks.update(ids=page["ids"], metadatas=metas)
 
 
 def _paper_from_layout1(pid: str, meta: dict[str, Any]) -> Paper:

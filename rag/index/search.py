@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Literal
 
 from rag.config import Settings
 from rag.index.errors import IndexMissing
+from rag.index.filters import PaperFilter
 from rag.index.records import ChunkMeta
 from rag.text import named_terms, normalise_title, require_text, strip_control, title_matches
 from rag.tokens import MINILM_WINDOW, truncate_to_tokens
 from rag.types import Hit
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rag.index.paper_index import Collections, PaperIndex
 
 log = logging.getLogger(__name__)
@@ -75,9 +78,11 @@ def _add_ranking(pool: dict[str, _Candidate], ranked: list[tuple[str, str, str, 
             cand.similarity, cand.text = similarity, chunk_text
 
 
-def _papers_naming(index: PaperIndex, opened: Collections, name: str, depth: int) -> dict[str, tuple[str, str]]:
+def _papers_naming(
+    index: PaperIndex, opened: Collections, name: str, depth: int, masks: list[np.ndarray] | None
+) -> dict[str, tuple[str, str]]:
     """paper id -> (title, a chunk) for the papers whose chunks contain `name` as written (as words)."""
-    found = index.bm25(opened.digest).search(name, depth)
+    found = index.bm25(opened.digest).search(name, depth, masks)
     if not found:
         return {}
     got = opened.chunks.get(ids=[cid for cid, _ in found], include=["documents", "metadatas"])
@@ -97,12 +102,14 @@ def search(
     retriever: str | None = None,
     settings: Settings | None = None,
     vector: Sequence[float] | None = None,
+    where: PaperFilter | None = None,
 ) -> list[Hit]:
     """The `k` papers that best match `query`, best first, each with its best chunk and the signals that
     ranked it (`Hit.signals`: dense and BM25 rank and score, title match, rare-name match).
 
     Defaults and knobs come from `settings` (default: the index's). `vector`: the query's embedding by
-    the index's embedder, when the caller has it already. Raises ValueError for an empty query or a `k`
+    the index's embedder, when the caller has it already. `where`: only papers it admits, in both retrievers,
+    before ranking. Raises ValueError for an empty query or a `k`
     out of range; a very long query is cut to the model window; IndexMissing when there is no index.
     """
     s = settings or index.settings
@@ -114,23 +121,36 @@ def search(
         raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
     text = clean_query(query)
     with index.errors():
-        return _search(index, text, k, retriever, s, vector)
+        return _search(index, text, k, retriever, s, vector, where)
 
 
 def _search(
-    index: PaperIndex, text: str, k: int, retriever: str, s: Settings, vector: Sequence[float] | None
+    index: PaperIndex,
+    text: str,
+    k: int,
+    retriever: str,
+    s: Settings,
+    vector: Sequence[float] | None,
+    where: PaperFilter | None,
 ) -> list[Hit]:
     opened = index.current()
     if opened is None:
         raise IndexMissing(f"there is no index at {index.location} yet; build it with `rag ingest`")
     depth = max(4 * k, 20)
     pool: dict[str, _Candidate] = {}
+    chroma_where = where.where() if where is not None else None
+    masks = None
+    if where is not None and chroma_where is not None and retriever in ("hybrid", "bm25"):
+        masks = index.bm25_masks(where, opened, index.bm25(opened.digest))
 
     if retriever in ("hybrid", "dense"):
         if vector is None:
             vector = index.embedder.embed_query(text)
         got = opened.chunks.query(
-            query_embeddings=[vector], n_results=depth, include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector],
+            n_results=depth,
+            where=chroma_where,
+            include=["documents", "metadatas", "distances"],
         )
         ranked = [
             (doc or "", (c := ChunkMeta.decode(meta)).paper_id, c.title, 1.0 - float(dist))
@@ -140,7 +160,7 @@ def _search(
         ]
         _add_ranking(pool, ranked, s.rrf_k, "dense")
     if retriever in ("hybrid", "bm25"):
-        lexical_hits = index.bm25(opened.digest).search(text, depth)
+        lexical_hits = index.bm25(opened.digest).search(text, depth, masks)
         if lexical_hits:
             got_rows = opened.chunks.get(ids=[cid for cid, _ in lexical_hits], include=["documents", "metadatas"])
             rows = {
@@ -166,7 +186,7 @@ def _search(
         # A name the query uses (a model, dataset or method: "AdaRound", "YOLOv4") that few papers mention
         # is the strongest clue there is; those papers come before the rest.
         for name in named_terms(text):
-            naming = _papers_naming(index, opened, name, depth)
+            naming = _papers_naming(index, opened, name, depth, masks)
             if 0 < len(naming) <= max(k, s.list_k):
                 for paper_id, (title, chunk_text) in naming.items():
                     cand = pool.setdefault(paper_id, _Candidate(paper_id, title, chunk_text))

@@ -26,7 +26,7 @@ import chromadb
 import chromadb.errors
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import GetResult
+from chromadb.api.types import GetResult, Where
 from chromadb.config import Settings as ChromaSettings
 
 from rag.config import Settings
@@ -41,7 +41,8 @@ SPACE_KEY = "hnsw:space"  # the distance Chroma uses, fixed when a collection is
 DIGEST_KEY = "ids_digest"
 UPDATED_KEY = "updated_at"
 LAYOUT_KEY = "layout"
-LAYOUT = 3  # 2: abstracts in the papers collection, not in every chunk's metadata; 3: additive digest
+LAYOUT = 4  # 2: abstracts in the papers collection, not in every chunk's metadata; 3: additive digest;
+# 4: filter fields (year, authors, sources, categories) on every chunk
 PAPERS_SUFFIX = ".abstracts"
 PAGE = 5000
 WRITING_KEY = "writing"  # set while an ingest writes; a digest left by an interrupted one is recomputed
@@ -96,12 +97,12 @@ def updated_digest(digest: str, added: Iterable[str], removed: Iterable[str]) ->
     return f"{total % _MOD:032x}"
 
 
-def pages(collection: Collection, include: list[Any]) -> Iterator[GetResult]:
-    """Every record of `collection`, PAGE at a time (bounded memory and request size). The one place that
-    walks a whole collection: `include=[]` reads ids only."""
+def pages(collection: Collection, include: list[Any], where: Where | None = None) -> Iterator[GetResult]:
+    """Every record of `collection` (that `where` admits), PAGE at a time (bounded memory and request size). The
+    one place that walks a whole collection: `include=[]` reads ids only."""
     offset = 0
     while True:
-        page = collection.get(include=include, limit=PAGE, offset=offset)
+        page = collection.get(where=where, include=include, limit=PAGE, offset=offset)
         if not page["ids"]:
             return
         yield page

@@ -26,6 +26,7 @@ from rag.index.records import (
     PaperMeta,
     paper_metadata,
     record_hash,
+    refiltered,
     where_papers,
 )
 from rag.index.store import (
@@ -187,7 +188,7 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
     repair = interrupted(opened.chunks)
 
     to_embed: list[tuple[Paper, list[Chunk], str]] = []
-    to_relabel: list[tuple[Paper, dict[str, Any]]] = []
+    to_relabel: list[tuple[Paper, dict[str, Any], list[str]]] = []
     records: dict[str, dict[str, Any]] = {}  # of the papers to embed (their old keys are cleared)
     stale: list[str] = []
     added: list[str] = []
@@ -214,7 +215,7 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
                 if stored.record_hash == record_hash(paper, p_hash):
                     unchanged += 1
                 else:
-                    to_relabel.append((paper, record))  # new source file or metadata: rewrite the record only
+                    to_relabel.append((paper, record, list(have)))  # new source file or metadata: no re-embedding
                 continue
             chunks = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap)
             wanted = {c.chunk_id for c in chunks}
@@ -235,9 +236,10 @@ def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bo
     if to_embed or to_relabel or stale:
         mark_writing(opened.chunks)
     embed_and_write(index, opened, to_embed, records, progress)
-    for paper, record in to_relabel:
+    for paper, record, chunk_ids in to_relabel:  # the record, and its chunks' filter fields (year, authors, ...)
         meta = paper_metadata(paper, PaperMeta.decode(record).n_chunks, paper_hash(paper, s))
         opened.papers.update(ids=[paper.paper_id], metadatas=[replacing(meta, record)])
+        opened.chunks.update(ids=chunk_ids, metadatas=[refiltered(paper)] * len(chunk_ids))
     delete(opened.chunks, stale)
     delete(opened.papers, stale_papers)
     _finish(index, opened, before, repair, added, added_texts, stale)

@@ -58,7 +58,7 @@ class _Writes:
     chunk_ids: list[str] = field(default_factory=list)
     chunk_vectors: list[np.ndarray] = field(default_factory=list)
     chunk_texts: list[str] = field(default_factory=list)
-    chunk_metas: list[dict[str, MetaValue]] = field(default_factory=list)
+    chunk_metas: list[dict[str, MetaValue | list[str]]] = field(default_factory=list)
 
 
 def _prepare(

@@ -198,3 +198,41 @@ def test_markup_in_a_title_renders_as_text_everywhere(page: Any, beacon: tuple[i
     assert beacon[1] == [] and not [u for u in requests if "beacon" in u or "evil.example" in u]
     hrefs = page.evaluate("() => [...document.querySelectorAll('#chat a[href]')].map(a => a.href)")
     assert "https://example.com/title_markup" in hrefs and not [h for h in hrefs if "%5C" in h]
+
+
+QUESTION_AT_TOP_JS = """() => {
+  const view = document.querySelector('#chat .bubble-wrap');
+  const questions = view.querySelectorAll('.message-row.user-row');
+  const top = questions[questions.length - 1].getBoundingClientRect().top - view.getBoundingClientRect().top;
+  const onScreen = questions[questions.length - 1].getBoundingClientRect().top;
+  return top >= -2 && top < 60 && view.scrollHeight > view.clientHeight && onScreen >= 0 && onScreen < innerHeight;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_chat_without_rough_edges(page: Any, width: int) -> None:
+    """Stop rests disabled, an empty question does nothing, an example asks at once and shows its whole text,
+    each new answer is shown from its start, the header names what answers."""
+    from ui.app import EXAMPLES
+
+    page.set_viewport_size({"width": width, "height": 900})
+    assert "answers: offline quotes from the abstracts" in page.locator("#header").inner_text()
+    assert page.locator("#stop").is_disabled() and page.locator("#cite").is_disabled()
+    page.locator("#question textarea").press("Enter")
+    page.locator("#ask").click()
+    page.wait_for_timeout(1500)
+    assert page.locator("#chat .message-row").count() == 0  # no empty bubble
+    shown = page.evaluate(
+        "() => [...document.querySelectorAll('#examples button')]"
+        ".filter(b => b.scrollWidth <= b.clientWidth + 1).map(b => b.innerText.trim())"
+    )
+    assert shown == EXAMPLES  # each whole, none cut
+    page.locator("#examples button", has_text=EXAMPLES[1]).click()  # asks at once
+    page.wait_for_function(f"() => ({ANSWERS_JS})() === 1", timeout=120_000)
+    assert EXAMPLES[1] in page.locator("#chat .message-row.user-row").last.inner_text()
+    ask(page, "How can quantized LLMs be fine-tuned without storing gradients?")
+    page.wait_for_timeout(500)
+    assert page.evaluate(QUESTION_AT_TOP_JS), "the new answer is not shown from its start"
+    assert page.locator("#stop").is_disabled() and page.locator("#cite").is_enabled()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"ui-chat-{width}px.png"))

@@ -13,7 +13,9 @@ import pytest
 
 import rag
 from rag.config import Settings
-from tests.e2e.browser import CHROMIUM, ask, chat_page, open_chat
+from rag.ingest.formats import parse_file
+from rag.provenance import year_of
+from tests.e2e.browser import ANSWERS_JS, CHROMIUM, ask, chat_page, open_chat
 from tests.helpers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +173,8 @@ def test_remove_asks_first_and_the_paper_is_no_longer_retrieved(page: Any) -> No
     page.locator("#library-remove").click()
     page.wait_for_selector("#library-confirm", state="visible")
     assert _papers(page) == before  # nothing happens before the confirmation
+    confirm = page.locator("#library-confirm-text").inner_text()
+    assert "Remove this paper from the collection?" in confirm and "YOLOv4: Optimal Speed and Accuracy" in confirm
     page.locator("#library-confirm").click()
     page.wait_for_function("() => document.querySelector('#library-removed').innerText.includes('Removed 1')")
     page.wait_for_function(f"() => document.querySelector('#library-stats').innerText.startsWith('{before - 1} ')")
@@ -191,9 +195,56 @@ def test_export_downloads_the_conversation_as_markdown_and_leaves_no_file(page: 
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# Ask the papers: conversation")
     assert "## 1. What are emergent abilities of large language models?" in text
-    assert "1. *Emergent Abilities of Large Language Models* — “" in text and "(source file: " in text
+    assert "1. *Emergent Abilities of Large Language Models* — “" in text and " · source file: " in text
     assert "## 2. Which papers are about lottery tickets in neural networks?" in text
     assert not any(name.endswith(".md") for name in _files(library_folder / "tmp") + _files(library_folder / "gradio"))
+
+
+def test_cite_downloads_the_cited_papers_as_bibtex_that_reads_back(page: Any, library_folder: Path) -> None:
+    assert page.locator("#cite").is_disabled()  # nothing cited yet
+    ask(page, "Which papers are about lottery tickets in neural networks?")
+    page.wait_for_function("() => !document.querySelector('#cite').disabled")
+    cited = page.locator("#chat").inner_text().split("Sources")[1].split("answered by")[0]
+    with page.expect_download() as download:
+        page.locator("#cite").click()
+    assert re.fullmatch(r"conversation-\d{8}-\d{6}\.bib", download.value.suggested_filename)
+    saved = Path(download.value.path())
+    back = parse_file(saved.rename(saved.with_suffix(".bib")))
+    assert back and all(r.title in cited for r in back) and all(r.abstract for r in back)
+    assert not any(name.endswith(".bib") for name in _files(library_folder / "tmp") + _files(library_folder / "gradio"))
+
+
+def test_a_zotero_export_is_uploaded_then_filtered_in_the_library_and_the_chat(page: Any) -> None:
+    _library(page)
+    status = _upload(page, Path(__file__).parents[1] / "data" / "zotero.bib")
+    assert "2 new" in status, status  # the entry without an abstract is skipped
+    page.get_by_text("Only papers…").first.click()
+    author = page.locator("#library-author textarea, #library-author input").first
+    author.fill("muller")
+    author.press("Enter")
+    page.wait_for_function("() => document.querySelector('#library-pages').innerText.includes('author muller')")
+    table = page.locator("#library-table").inner_text()
+    assert "The Gödel Machine" in table and "Sparse Capybara Networks" not in table and "YOLOv4" not in table
+    page.locator("#library-table [data-testid='cell-0-0']").click()
+    abstract = page.locator("#library-abstract")
+    page.wait_for_function("() => document.querySelector('#library-abstract').innerText.includes('Anna Müller')")
+    assert "Anna Müller, John Smith, Piet van der Berg · 2021 · Journal of Machine Learning Research" in (
+        abstract.inner_text()
+    )
+    assert abstract.locator("a[href='https://arxiv.org/abs/2101.00001']").count() == 1  # goes where it says
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-library-filtered.png"), full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_text("Settings").first.click()
+    chat_author = page.locator("#chat-author textarea, #chat-author input").first
+    chat_author.fill("Nguyen")
+    ask(page, "Which networks keep most of their accuracy with a tenth of the weights?")
+    answer = page.locator("#chat").inner_text()
+    assert "Only papers: author Nguyen" in answer
+    sources = answer.split("Sources")[1].split("answered by")[0]
+    assert "Sparse Capybara Networks" in sources and "Văn An Nguyễn · 2023" in sources
+    assert "Also retrieved" not in answer  # the filter admits one paper
 
 
 def test_each_cited_paper_has_a_copy_button_for_its_title_and_evidence(page: Any, library_url: str) -> None:
@@ -223,8 +274,7 @@ def test_two_sessions_keep_their_own_conversations(library_url: str) -> None:
 def test_selecting_a_row_shows_the_abstract(page: Any) -> None:
     _library(page)
     query = page.locator("#library-query").locator("textarea, input").first
-    query.fill("Generative Adversarial")
-    query.press("Enter")
+    query.press_sequentially("Generative Adversarial", delay=20)  # the filter follows the typing: no Enter
     first_cell = "#library-table [data-testid='cell-0-0']"
     page.wait_for_function(
         f"() => (document.querySelector(\"{first_cell}\") || {{}}).innerText === 'Generative Adversarial Networks'"
@@ -234,6 +284,11 @@ def test_selecting_a_row_shows_the_abstract(page: Any) -> None:
         "() => document.querySelector('#library-abstract').innerText.includes('adversarial process')"
     )
     assert page.locator("#library-abstract").inner_text().startswith("Generative Adversarial Networks")
+    page.locator("#library-ask").click()  # to the chat, asking about this paper
+    page.wait_for_function(f"() => ({ANSWERS_JS})() === 1", timeout=120_000)
+    chat = page.locator("#chat")
+    assert chat.is_visible() and 'What does the paper "Generative Adversarial Networks" find?' in chat.inner_text()
+    assert "Generative Adversarial Networks" in chat.inner_text().split("Sources")[1]
 
 
 def test_the_table_sorts_by_a_column(page: Any, bundled_settings: Settings) -> None:
@@ -248,13 +303,28 @@ def test_the_table_sorts_by_a_column(page: Any, bundled_settings: Settings) -> N
         "n => (document.querySelector('#library-table .virtual-row') || {innerText: ''}).innerText.includes(n)",
         arg=str(most),
     )
-    assert first_row.inner_text().split("\n")[3] == str(most)
+    assert first_row.inner_text().split("\n")[-1] == str(most)
+    # Years sort as numbers (the listings' dates as text sorted "Sep 9, 2020" after "Oct 3, 2023").
+    newest = max(year_of(p.metadata) or 0 for p in rag.indexed_papers(bundled_settings))
+    header = page.locator("#library-table thead th", has_text="Year").first
+    header.hover()
+    header.get_by_role("button", name="Open cell menu").click()
+    page.get_by_text("Sort descending").first.click()
+    page.wait_for_function(
+        "n => (document.querySelector('#library-table .virtual-row') || {innerText: ''})"
+        ".innerText.split('\\n')[1] == n",
+        arg=str(newest),
+    )
 
-    # On a phone: title and source file stay, the rest of the tab below them still reachable.
+    # On a phone: title and year stay, the rest of the tab below them still reachable.
     page.set_viewport_size({"width": 390, "height": 900})
     page.wait_for_timeout(500)
     assert page.locator("#library-table thead th", has_text="Title").first.is_visible()
     assert not page.locator("#library-table thead th", has_text="Upvotes").first.is_visible()
+    year = page.locator("#library-table [role=gridcell][data-col='1'] span").first
+    assert year.inner_text().strip().isdigit() and year.bounding_box()["height"] < 40  # one line, not a digit a line
+    label = page.locator("#library-fulltext label").first
+    assert label.evaluate("l => l.scrollWidth <= l.clientWidth + 1")  # "Full-text search" whole, not cut
     page.locator("#library-add").scroll_into_view_if_needed()
     assert page.locator("#library-add").is_visible()
     page.evaluate("() => window.scrollTo(0, 0)")

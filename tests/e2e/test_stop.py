@@ -46,10 +46,12 @@ def test_stop_ends_a_streaming_answer_and_marks_it(model_ui_url: str) -> None:
     with chat_page(model_ui_url) as page:
         assert "openai-compatible:smollm2" in page.locator("#header").inner_text()
         box = page.locator("#question textarea")
+        assert page.locator("#stop").is_disabled()  # nothing streams yet
         box.fill("What are emergent abilities of large language models?")
         box.press("Enter")
         # The model has started writing: the draft cursor is on screen.
         page.wait_for_function("() => document.querySelector('#chat').innerText.includes('▍')", timeout=300_000)
+        assert page.locator("#stop").is_enabled()
         page.locator("#stop").click()
         page.wait_for_function(
             "() => document.querySelector('#chat').innerText.includes('stopped before the end')", timeout=30_000
@@ -57,5 +59,6 @@ def test_stop_ends_a_streaming_answer_and_marks_it(model_ui_url: str) -> None:
         page.wait_for_timeout(3000)  # a cancelled stream must not come back and finish
         text = page.locator("#chat").inner_text()
         assert "stopped before the end" in text and "answered by" not in text and "▍" not in text
+        assert page.locator("#stop").is_disabled()
         Path("test-artifacts").mkdir(exist_ok=True)
         page.screenshot(path="test-artifacts/ui-stopped.png", full_page=True)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rag.answer.sources import Source
     from rag.answer.verify import Verified
     from rag.config import Settings
+    from rag.index.filters import PaperFilter
     from rag.index.paper_index import PaperIndex
     from rag.types import Citation, DroppedCitation, SentenceCheck
 
@@ -59,6 +60,7 @@ class Request:
     followup: FollowUp
     facts: QuestionFacts
     qvec: np.ndarray  # the searched text's sentence vector (embedded once per question)
+    where: PaperFilter | None = None  # only papers it admits are sources
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Result:
     support: dict[str, float] = field(default_factory=dict)  # paper id -> P(it answers), per source
     confidence: float = 0.0  # the best source's probability
     strength: str = ""  # "strong" or "partial" support; "" when abstained
+    answered_by: str = ""  # who wrote the shown text, when not the answerer itself (the chat model's fallback)
 
     @classmethod
     def withheld(cls, text: str, decision: Decision, support: dict[str, float]) -> Result:

@@ -1,9 +1,11 @@
 """Answers written by a chat model: OpenAI, or any OpenAI-compatible server (llama.cpp, Ollama, vLLM).
 
 The model gets the numbered sources and must cite them as [n]; whatever it writes
-is verified afterwards (markers, titles, support). Client failures become a
-BackendError that names the backend and the setting to check: nothing silently
-falls back to another backend.
+is verified afterwards (markers, titles, support). When the model declines, or
+nothing it wrote can be verified, while the answerability model is confident that
+the sources answer, the verified quotes are shown instead and `Answer.backend`
+says so. Client failures become a BackendError that names the backend and the
+setting to check: nothing silently falls back to another backend.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from rag.answer.abstention import abstention_reason, abstention_text
+from rag.answer.answerability import AnswerabilityModel, Decision
 from rag.answer.answerers import BackendError, Request, Result, Turn, decide_request
+from rag.answer.answerers.extractive import quoted
 from rag.answer.attribution import attribute
 from rag.answer.condense import to_messages
 from rag.answer.followup import FollowUp, searched_text
@@ -28,6 +32,7 @@ from rag.answer.verify import verify
 from rag.config import Settings, redact_url
 from rag.text import split_sentences
 from rag.tokens import ensure_tiktoken_offline
+from rag.types import DroppedCitation
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -102,9 +107,7 @@ class ChatAnswerer:
         layout = "list" if request.intent == "list" else "prose"
         if model_abstained(raw):
             why = "the model found no answer in the abstracts it was given" if raw else "the model returned nothing"
-            closest = [src.title for src in request.sources]
-            took = time.perf_counter() - start
-            yield Result(abstention_text(closest, why), [], True, [], [], took, support, decision.best)
+            yield self._instead(request, model, decision, support, why, time.perf_counter() - start, [])
             return
         claims = [" ".join(MARKER_RE.sub(" ", u).split()) for u in _units(raw, layout)]
         vectors = _vectors(claims, request) if any(src.vectors is not None for src in fitted) else {}
@@ -119,8 +122,29 @@ class ChatAnswerer:
             yield Result.answered(verified, took, decision, support)
             return
         why = "nothing the model wrote matches the abstracts it was given, so it is not shown"
+        yield self._instead(request, model, decision, support, why, took, verified.dropped)
+
+    def _instead(
+        self,
+        request: Request,
+        model: AnswerabilityModel,
+        decision: Decision,
+        support: dict[str, float],
+        why: str,
+        took: float,
+        dropped: list[DroppedCitation],
+    ) -> Result:
+        """What is shown when the model's answer is not: where the answerability model is confident ("strong"
+        support), the verified quotes (small models decline or write unverifiable text for questions their
+        sources answer); otherwise the abstention, saying why."""
+        if decision.strength == "strong":
+            result = quoted(request, model, decision, support)
+            if result.citations:
+                result.answered_by = f"extractive, as {self.label(request.settings)}'s answer could not be verified"
+                result.dropped = dropped + result.dropped
+                return result
         closest = [src.title for src in request.sources]
-        yield Result(abstention_text(closest, why), [], True, verified.dropped, [], took, support, decision.best)
+        return Result(abstention_text(closest, why), [], True, dropped, [], took, support, decision.best)
 
 
 def model_abstained(raw: str) -> bool:

@@ -82,11 +82,16 @@ class ExtractiveAnswerer:
             yield (text := abstention_reason(request, model, decision))
             yield Result.withheld(text, decision, support)
             return
-        quotes, layout = compose(request, model, decision)
-        start = time.perf_counter()
-        verified: Verified = verify_quotes(quotes, request.sources, layout)
-        took = time.perf_counter() - start
-        lines = verified.text.splitlines(keepends=True) if layout == "list" else split_sentences(verified.text)
-        for piece in lines:
-            yield piece if layout == "list" else piece + " "
-        yield Result.answered(verified, took, decision, support)
+        result = quoted(request, model, decision, support)
+        listed = request.facts.intent == "list"
+        for piece in result.text.splitlines(keepends=True) if listed else split_sentences(result.text):
+            yield piece if listed else piece + " "
+        yield result
+
+
+def quoted(request: Request, model: AnswerabilityModel, decision: Decision, support: dict[str, float]) -> Result:
+    """The answer of quotes for a question the decision answers (also the chat answerer's fallback)."""
+    quotes, layout = compose(request, model, decision)
+    start = time.perf_counter()
+    verified: Verified = verify_quotes(quotes, request.sources, layout)
+    return Result.answered(verified, time.perf_counter() - start, decision, support)
