@@ -7,6 +7,9 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
+from rag.answer.markers import MARKER_RE
+from rag.text import numbers
+
 RANKED_KINDS = ("single", "title", "followup")
 MISSES = ("unknown_name", "missing_metric", "missing_detail", "listed_only", "off_topic")
 Record = dict[str, Any]
@@ -46,6 +49,8 @@ def score_item(item: Record, answer: Record, retrieved: list[str], corpus_titles
     text = normalise(answer["text"])
     titles = {h.get("paper_id"): h["title"] for h in answer["sources"]}
     support = [[p, titles.get(pid) in gold] for pid, p in answer.get("paper_support", {}).items()]
+    stated = numbers(" ".join(c.get("abstract") or c.get("evidence", "") for c in answer["citations"]))
+    shown = set() if answer["abstained"] else numbers(MARKER_RE.sub(" ", answer["text"]))
     return {
         "rank": rank,
         "recall@5": len(set(gold) & set(retrieved[:5])) / len(gold) if gold else None,
@@ -55,6 +60,7 @@ def score_item(item: Record, answer: Record, retrieved: list[str], corpus_titles
         "cited_gold": len([t for t in cited if t in gold]),
         "cited": len(cited),
         "hallucinated": hallucinated,
+        "unsupported_numbers": sorted(shown - stated),  # shown in the answer, stated by no cited abstract
         "abstained": bool(answer["abstained"]),
         "facts_found": sum(normalise(f) in text for f in facts),
         "facts_total": len(facts),
@@ -103,6 +109,7 @@ def summarise(records: list[Record]) -> Record:
         if multi_cited
         else None,
         "hallucinated_citations": sum(len(r["scores"]["hallucinated"]) for r in ok),
+        "unsupported_numbers_shown": sum(bool(r["scores"].get("unsupported_numbers")) for r in ok),
         "unanswerable_abstained": _mean(s["abstained"] for s in unanswerable),
         **{
             f"unanswerable_abstained_{miss}": _mean(r["scores"]["abstained"] for r in ok if r.get("miss") == miss)

@@ -20,7 +20,8 @@ TABLE_METRICS = [
     "items", "hit@1", "hit@5", "mrr", "recall@5", "recall@10", "gold_cited", "gold_cited_single",
     "gold_cited_followup", "gold_cited_followup_dependent", "gold_cited_followup_standalone",
     "citation_precision", "citation_recall", "multi_citation_recall", "multi_citation_precision",
-    "hallucinated_citations", "unanswerable_abstained", *(f"unanswerable_abstained_{m}" for m in MISSES),
+    "hallucinated_citations", "unsupported_numbers_shown", "unanswerable_abstained",
+    *(f"unanswerable_abstained_{m}" for m in MISSES),
     "wrongly_abstained", "answer_facts", "topic_carry_over", "errors",
 ]  # fmt: skip
 PACKAGES = ["paper-rag", "chromadb", "langchain-core", "langchain-openai", "gradio", "onnxruntime", "llama-cpp-python"]

@@ -29,6 +29,21 @@ def record(kind: str, gold: list[str], cited: list[str], retrieved: list[str], a
     return {"kind": kind, "gold_titles": gold, "scores": scores, "timings": {"retrieval": 0.01, "generation": 0.02}}
 
 
+def test_a_number_no_cited_abstract_states_is_counted() -> None:
+    item = {"kind": "single", "gold_titles": ["A"], "answer_facts": []}
+    cited = [{"title": "A", "abstract": "Pruning keeps 90% of the accuracy with 10x fewer weights."}]
+    sources = [{"title": "A"}]
+
+    def scored(text: str, abstained: bool = False) -> dict:
+        answer = {"text": text, "citations": cited, "sources": sources, "abstained": abstained}
+        return {"kind": "single", "gold_titles": ["A"], "timings": {}, "scores": score_item(item, answer, ["A"], {"A"})}
+
+    stated = scored("It keeps 90% of the accuracy [1] with 10 times fewer weights.")
+    invented = scored("It keeps 95% of the accuracy [1].")  # the [1] marker is not a number
+    assert stated["scores"]["unsupported_numbers"] == [] and invented["scores"]["unsupported_numbers"] == ["95"]
+    assert summarise([stated, invented, scored("Nothing about 42.", abstained=True)])["unsupported_numbers_shown"] == 1
+
+
 def test_summary_metrics() -> None:
     records = [
         record("single", ["A"], ["A"], ["A", "B"]),

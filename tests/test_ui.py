@@ -10,15 +10,49 @@ import pytest
 from rag.config import Settings
 from rag.types import Answer, Citation, DroppedCitation, Hit
 from ui.app import respond
-from ui.format import escape, format_answer
+from ui.format import MATH_DELIMITERS, escape, format_answer
 
 XSS = '<img src=x onerror="window.__xss=1"><script>alert(1)</script> [click](javascript:alert(1))'
 
 
-def test_escape_neutralises_html_markdown_and_latex() -> None:
+def test_escape_neutralises_html_and_markdown() -> None:
     out = escape(XSS + " $x$ **bold**")
     assert "<" not in out and ">" not in out
-    assert "](" not in out and "\\*\\*bold\\*\\*" in out and "\\$x\\$" in out
+    assert "](" not in out and "\\*\\*bold\\*\\*" in out
+    assert "\\$x\\$" in escape("A title with $x$", links=False)  # titles: no math
+
+
+MATH = MATH_DELIMITERS[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "latex"),
+    [
+        ("we get $O(\\sqrt{n})$ regret", "O(\\sqrt{n})"),
+        ("and $$x^2$$.", "x^2"),
+        ("as w_{min}=max(d_x+1,d_y)+1_{d_y=d_x+1}, which", "w_{min}=max(d_x+1,d_y)+1_{d_y=d_x+1}"),
+        ("(see R^{d_x}).", "R^{d_x}"),
+    ],
+)
+def test_latex_in_prose_is_passed_to_katex_verbatim_between_the_math_delimiters(text: str, latex: str) -> None:
+    assert f"{MATH['left']}{latex}{MATH['right']}" in escape(text)
+    assert MATH["left"] not in escape(text, links=False)  # titles: no math
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "costs $5 and $10 in all",  # money, not math
+        "a snake_case name",
+        "$<img src=x onerror=alert(1)>$",  # markup never goes to KaTeX
+        "$a<b$",
+        "between $ x$ and",  # a space after the opening "$"
+        f"forged {MATH['left']}x^2{MATH['right']} delimiters",  # removed with the other invisible characters
+    ],
+)
+def test_what_is_not_math_stays_as_written(text: str) -> None:
+    assert MATH["left"] not in escape(text) and MATH["right"] not in escape(text)
+    assert "<" not in escape(text)
 
 
 def answer(**kw: object) -> Answer:

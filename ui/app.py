@@ -23,9 +23,9 @@ import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
 from rag.library import library_for
-from ui.export import conversation_markdown
+from ui.export import conversation_markdown, save_js
 from ui.filters import filter_controls, filter_note, where_from
-from ui.format import code_span, escape, format_answer, format_error, format_partial
+from ui.format import MATH_DELIMITERS, code_span, escape, format_answer, format_error, format_partial
 from ui.guard import Guard, LoginThrottle
 from ui.library import CSS as LIBRARY_CSS
 from ui.library import build_library_tab
@@ -227,13 +227,14 @@ def _chat(s: Settings) -> Callable[[Trigger], None]:
         label="Conversation",
         elem_id="chat",
         feedback_options=None,
-        latex_delimiters=[],
+        latex_delimiters=MATH_DELIMITERS,  # math is marked by ui.format.escape; a bare "$" is never math
         autoscroll=False,  # SCROLL_JS shows the start of each new answer instead of the end
         sanitize_html=True,
         allow_tags=False,
         placeholder="Ask a question about the papers; answers cite the abstracts they rest on.",
     )
     history = gr.State([])  # per browser session: each tab has its own conversation
+    as_typed = gr.State(False)  # `answer`'s anew: False for the box, True for "Ask it as a new question"
     with gr.Row():
         box = gr.Textbox(placeholder="Ask about the papers…", show_label=False, scale=8, elem_id="question")
         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
@@ -278,26 +279,14 @@ def _chat(s: Settings) -> Callable[[Trigger], None]:
         author: str,
         source: str,
         category: str,
+        anew: bool,
         request: gr.Request,
     ) -> Iterator[Update]:
-        if message.strip():  # an empty question does nothing
+        """Answer the question in the box or, `anew`, the last question as typed, without the conversation."""
+        question = (rewritten_question(hist) or "") if anew else message
+        if question.strip():  # an empty question does nothing
             only = (years, author, source, category)
-            yield from respond(message, chat, hist, k_value, s, only=only, stopped=stopper(request))
-
-    def answer_as_new(
-        chat: Chat,
-        hist: History,
-        k_value: float,
-        years: str,
-        author: str,
-        source: str,
-        category: str,
-        request: gr.Request,
-    ) -> Iterator[Update]:
-        question = rewritten_question(hist)
-        if question is not None:
-            only = (years, author, source, category)
-            yield from respond(question, chat, hist, k_value, s, standalone=True, only=only, stopped=stopper(request))
+            yield from respond(question, chat, hist, k_value, s, standalone=anew, only=only, stopped=stopper(request))
 
     def press_stop(chat: Chat, request: gr.Request | None = None) -> tuple[Chat, Any]:
         stops.press((request.session_hash if request else None) or "")
@@ -327,7 +316,7 @@ def _chat(s: Settings) -> Callable[[Trigger], None]:
     def ask_from(trigger: Trigger) -> None:
         # Stop is enabled while an answer streams: from the click (when there is a question) to the end.
         started = trigger(lambda m: gr.update(interactive=bool(m.strip())), [box], [stop], queue=False)
-        event = started.then(answer, [box, chatbot, history, k, *only], [box, chatbot, history])
+        event = started.then(answer, [box, chatbot, history, k, *only, as_typed], [box, chatbot, history])
         event.then(after_answer, [history], after)
 
     for trigger in (box.submit, send.click):
@@ -336,7 +325,8 @@ def _chat(s: Settings) -> Callable[[Trigger], None]:
         ask_from(_filling(button, question))
     # "Searched for: …" differs from what was typed: one click asks it again, as typed, without the conversation.
     started = as_new.click(lambda: gr.update(interactive=True), None, [stop], queue=False)
-    again = started.then(answer_as_new, [chatbot, history, k, *only], [box, chatbot, history])
+    anew = gr.State(True)
+    again = started.then(answer, [box, chatbot, history, k, *only, anew], [box, chatbot, history])
     again.then(after_answer, [history], after)
     # Stop marks the partial answer at once; the stream ends itself at its next piece (the model stops generating).
     stop.click(press_stop, [chatbot], [chatbot, stop], queue=False)
@@ -381,21 +371,6 @@ CHAT_CSS = """
 #chat pre, #chat pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
 #examples button { white-space: normal; text-align: left; font-weight: normal; }
 """
-
-_MIME = {"md": "text/markdown", "bib": "application/x-bibtex"}
-
-
-def save_js(extension: str) -> str:
-    """Browser code that saves the text it is given as conversation-<local time>.<extension>."""
-    return f"""(text) => {{
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([text], {{type: "{_MIME[extension]};charset=utf-8"}}));
-  const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString();
-  link.download = "conversation-" + now.slice(0, 19).replace(/[-:]/g, "").replace("T", "-") + ".{extension}";
-  document.body.appendChild(link); link.click(); link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-}}"""
-
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -2,7 +2,7 @@
 
 Every piece of paper or model text is escaped (ui.format.escape, no links), so a title such as
 `*[click](javascript:…)*` or an abstract holding `![img](http://…)` stays text in any Markdown viewer.
-The chat sends it to the browser, which saves it: nothing is written on the server.
+The chat sends it to the browser, which saves it (`save_js`, also for BibTeX): nothing is written on the server.
 """
 
 from __future__ import annotations
@@ -51,3 +51,18 @@ def _answer(text: str) -> str:
         bullet = line.startswith("- ")
         out.append(("- " if bullet else "") + _line(line[2:] if bullet else line))
     return "\n".join(out)
+
+
+_MIME = {"md": "text/markdown", "bib": "application/x-bibtex"}
+
+
+def save_js(extension: str, name: str = "conversation") -> str:
+    """Browser code that saves the text it is given as <name>-<local time>.<extension>."""
+    return f"""(text) => {{
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], {{type: "{_MIME[extension]};charset=utf-8"}}));
+  const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString();
+  link.download = "{name}-" + now.slice(0, 19).replace(/[-:]/g, "").replace("T", "-") + ".{extension}";
+  document.body.appendChild(link); link.click(); link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}}"""

@@ -25,7 +25,50 @@ _URL_TRAILING = ".,:;!?*_~'\""
 _WWW = re.compile(r"\bwww\.", re.IGNORECASE)
 
 
-def _escape_plain(text: str) -> str:
+# Math renders (KaTeX, as the chat and the Library configure it) only between two pairs of invisible characters
+# that `strip_control` removes from every text: nothing a paper, model or user writes can open math, so "$5 and
+# $10" stays as written. Gradio keeps what is between them out of Markdown and inserts it verbatim, so math holds
+# no character that means something in HTML. Math is recognised in two shapes: $…$ / $$…$$ spans (arXiv, BibTeX),
+# and bare tokens with a braced sub- or superscript, as the scraped listings keep them ("w_{min}=…"); a bare "d_x"
+# stays text (it cannot be told from snake_case reliably).
+_MATH_OPEN, _MATH_CLOSE = "\u2063\u2062", "\u2062\u2063"  # invisible separator / invisible times
+MATH_DELIMITERS: list[dict[str, str | bool]] = [{"left": _MATH_OPEN, "right": _MATH_CLOSE, "display": False}]
+_MATH_CHARS = r"[A-Za-z0-9\s\\^_{}()\[\]+\-=*/.,;:|!'~]"
+_DOLLAR_MATH = re.compile(r"(\$\$?)(?P<math>(?!\s)" + _MATH_CHARS + r"{1,200}?(?<!\s))\1(?!\$)")
+_MATH_TOKEN = re.compile(_MATH_CHARS.replace("\\s", "") + "+")
+
+
+def _math_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, LaTeX) of the math in `text`: $-delimited spans, and bare tokens like `w_{min}=max(d_x,d_y)`."""
+    spans = [(m.start(), m.end(), m.group("math")) for m in _DOLLAR_MATH.finditer(text)]
+    for m in re.finditer(r"\S+", text):
+        start, end = m.start(), m.end()
+        while end > start and (text[end - 1] in ".,;:" or (text[end - 1] == ")" and _unbalanced(text[start:end]))):
+            end -= 1
+        if start < end and text[start] == "(" and _unbalanced(text[start:end]):
+            start += 1
+        token = text[start:end]
+        if (
+            ("_{" in token or "^{" in token)
+            and _MATH_TOKEN.fullmatch(token)
+            and token.count("{") == token.count("}")
+            and not any(a < end and start < b for a, b, _ in spans)
+        ):
+            spans.append((start, end, token))
+    return sorted(spans)
+
+
+def _unbalanced(token: str) -> bool:
+    return token.count("(") != token.count(")")
+
+
+def _escape_plain(text: str, math: bool = False) -> str:
+    if math:
+        out, pos = [], 0
+        for start, end, latex in _math_spans(text):
+            out += [_escape_plain(text[pos:start]), _MATH_OPEN, latex, _MATH_CLOSE]
+            pos = end
+        return "".join(out) + _escape_plain(text[pos:])
     # "www." and "scheme://" would be auto-linked, with our backslashes inside the link: break the patterns.
     escaped = html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False).replace("://", ":\\/\\/")
     return _WWW.sub(lambda m: m.group(0)[:3] + "\\.", escaped)
@@ -42,10 +85,11 @@ def _url_end(url: str) -> str:
 
 
 def escape(text: str, links: bool = True) -> str:
-    """Text that renders literally in Gradio's Markdown (no HTML, no Markdown syntax, no LaTeX).
+    """Text that renders literally in Gradio's Markdown (no HTML, no Markdown syntax).
 
-    Control characters (NUL, ESC, ...) are removed. With `links`, bare http(s) URLs become
-    autolinks whose target is the visible text; without (titles), nothing is a link.
+    Control characters (NUL, ESC, ...) are removed. With `links` (prose: answers, abstracts), bare http(s)
+    URLs become autolinks whose target is the visible text, and LaTeX math renders; without (titles, names),
+    nothing is active.
     """
     text = strip_control(text)
     if not links:
@@ -55,9 +99,9 @@ def escape(text: str, links: bool = True) -> str:
         url = _url_end(m.group(0))
         if len(url) <= len(m.group(0).split("://", 1)[0]) + 3:
             continue
-        out += [_escape_plain(text[pos : m.start()]), f"<{url}>"]
+        out += [_escape_plain(text[pos : m.start()], math=True), f"<{url}>"]
         pos = m.start() + len(url)
-    out.append(_escape_plain(text[pos:]))
+    out.append(_escape_plain(text[pos:], math=True))
     return "".join(out)
 
 

@@ -25,8 +25,9 @@ from rag.config import Settings
 from rag.library import library_for
 from rag.provenance import authors_of, year_of
 from rag.types import Paper
+from ui.export import save_js
 from ui.filters import filter_controls, filter_note, where_from
-from ui.format import code_span, escape, format_error, provenance
+from ui.format import MATH_DELIMITERS, code_span, escape, format_error, provenance
 from ui.uploads import ALLOWED, UploadError, relative_message, staged
 
 log = logging.getLogger(__name__)
@@ -239,9 +240,22 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
     with gr.Row(visible=library_for(settings).count() > settings.ui_table_rows) as pager:
         previous = gr.Button("← Previous", size="sm", scale=0, min_width=110, elem_id="library-previous")
         following = gr.Button("Next →", size="sm", scale=0, min_width=110, elem_id="library-next")
-    abstract = gr.Markdown("*Select a paper to read its abstract.*", elem_id="library-abstract")
+    abstract = gr.Markdown(
+        "*Select a paper to read its abstract.*", elem_id="library-abstract", latex_delimiters=MATH_DELIMITERS
+    )
     selected = gr.State("")  # the title of the paper whose abstract is shown
-    ask_about = gr.Button("Ask about this paper", visible=False, size="sm", elem_id="library-ask", min_width=180)
+    selected_id = gr.State("")
+    with gr.Row():
+        ask_about = gr.Button(
+            "Ask about this paper", visible=False, size="sm", elem_id="library-ask", scale=0, min_width=180
+        )
+        cite_one = gr.Button(
+            "Cite this paper (BibTeX)", visible=False, size="sm", elem_id="library-cite-one", scale=0, min_width=200
+        )
+        cite_shown = gr.Button(
+            "Cite the papers shown (BibTeX)", size="sm", elem_id="library-cite-shown", scale=0, min_width=230
+        )
+    bibtex = gr.Textbox(visible=False, elem_id="library-bibtex")
 
     def rows_for(q: str, fulltext: bool, at: int, boxes: tuple[str, ...]) -> tuple[list[list[Any]], list[str], str]:
         """The table's rows, their ids and the note above the pager, for the query and the filter boxes."""
@@ -277,14 +291,25 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
     previous.click(lambda q, f, at, *b: turn(q, f, at, -1, *b), [query, full_text, page, *only], shown_table)
     following.click(lambda q, f, at, *b: turn(q, f, at, 1, *b), [query, full_text, page, *only], shown_table)
 
-    def show(pids: list[str], evt: gr.SelectData) -> tuple[str, str, Any]:
+    def show(pids: list[str], evt: gr.SelectData) -> tuple[str, str, str, Any, Any]:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         paper = library_for(settings).papers([pids[row]]) if 0 <= row < len(pids) else []
         if not paper:
-            return "*This paper is no longer in the collection.*", "", gr.update(visible=False)
-        return abstract_markdown(paper[0]), paper[0].title, gr.update(visible=True)
+            hidden = gr.update(visible=False)
+            return "*This paper is no longer in the collection.*", "", "", hidden, hidden
+        p = paper[0]
+        return abstract_markdown(p), p.title, p.paper_id, gr.update(visible=True), gr.update(visible=True)
 
-    grid.select(show, [ids], [abstract, selected, ask_about])
+    def cite(pids: list[str]) -> str:
+        """BibTeX for these papers, in the table's order (a removed one is left out)."""
+        found = {p.paper_id: p for p in library_for(settings).papers(pids)} if pids else {}
+        return rag.to_bibtex(found[pid] for pid in pids if pid in found)
+
+    grid.select(show, [ids], [abstract, selected, selected_id, ask_about, cite_one])
+    cite_one.click(lambda pid: cite([pid] if pid else []), [selected_id], [bibtex]).then(
+        None, [bibtex], None, js=save_js("bib", "paper")
+    )
+    cite_shown.click(cite, [ids], [bibtex]).then(None, [bibtex], None, js=save_js("bib", "papers"))
     parts: dict[str, Any] = {"stats": stats, "grid": grid, "ids": ids, "query": query, "full_text": full_text}
     parts.update(ask_about=ask_about, selected=selected)
 

@@ -33,6 +33,12 @@ HOSTILE_ABSTRACT = (
     "render titles as text. Escaping every title keeps the page intact (code: https://example.com/title_markup)."
 )
 
+MATH_TITLE = "Square-Root Regret for Contextual Bandits with Budgets"
+MATH_ABSTRACT = (
+    "We study contextual bandits under a budget. Our algorithm achieves $O(\\sqrt{T \\log K})$ regret over $T$ "
+    "rounds, and an experiment that costs $5 and $10 per run confirms the square-root regret of contextual bandits."
+)
+
 RELU = "Minimum width for universal approximation using ReLU networks on compact domain"
 LEAKY = "Minimum Width of Leaky-ReLU Neural Networks for Uniform Universal Approximation"
 RNN = "Minimal Width for Universal Property of Deep RNN"
@@ -74,6 +80,8 @@ def ui_url(
         json.dumps({"title": XSS_TITLE, "abstract": XSS_ABSTRACT})
         + "\n"
         + json.dumps({"title": HOSTILE_TITLE.format(port=beacon[0]), "abstract": HOSTILE_ABSTRACT})
+        + "\n"
+        + json.dumps({"title": MATH_TITLE, "abstract": MATH_ABSTRACT})
         + "\n"
     )
     rag.ingest([extra], settings=Settings(index_dir=index_dir, _env_file=None), progress=False)  # type: ignore[call-arg]
@@ -166,6 +174,34 @@ def test_markup_in_an_abstract_renders_as_text(page: object) -> None:
     assert page.evaluate("() => window.__xss === undefined")  # type: ignore[attr-defined]
     assert chat.locator("img[src='x']").count() == 0 and chat.locator("script").count() == 0
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_latex_renders_in_answers_and_abstracts_and_a_dollar_amount_does_not(page: Any) -> None:
+    ask(page, "What regret do contextual bandits with budgets achieve?")
+    chat = page.locator("#chat")
+    chat.locator("text=Full abstract").first.click()
+    page.wait_for_function("() => document.querySelectorAll('#chat .katex').length >= 2")
+    assert chat.locator(".katex-error").count() == 0
+    rendered = page.evaluate(
+        "() => [...document.querySelectorAll('#chat .katex-mathml annotation')].map(a => a.textContent)"
+    )
+    assert "O(\\sqrt{T \\log K})" in rendered and "T" in rendered
+    text = chat.inner_text()
+    # Money as written; math as math (the copy block under a source keeps the abstract's text as it is).
+    prose = page.evaluate(
+        "() => [...document.querySelectorAll('#chat .message')].filter(m => !m.querySelector('pre'))"
+        ".map(m => m.innerText).join('\\n')"
+    )
+    assert "costs $5 and $10 per run" in text and "$O(" not in prose and "costs $5 and $10 per run" in prose
+    # The bundled listings keep LaTeX without its dollars: a braced subscript renders too.
+    ask(page, "What is the exact minimum width of leaky-ReLU networks for uniform universal approximation?")
+    chat.locator(f"text=Full abstract: {LEAKY}").first.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#chat .katex-mathml annotation')]"
+        ".some(a => a.textContent.includes('w_{min}=max(d_x+1,d_y)'))"
+    )
+    assert chat.locator(".katex-error").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ui-latex.png"), full_page=True)
 
 
 def test_gradio_client_gets_an_answer_with_sources(ui_url: str) -> None:

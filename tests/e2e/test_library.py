@@ -214,6 +214,9 @@ def test_cite_downloads_the_cited_papers_as_bibtex_that_reads_back(page: Any, li
     assert not any(name.endswith(".bib") for name in _files(library_folder / "tmp") + _files(library_folder / "gradio"))
 
 
+GODEL = "The Gödel Machine: Self-Referential Learners That Rewrite Their Own Code"
+
+
 def test_a_zotero_export_is_uploaded_then_filtered_in_the_library_and_the_chat(page: Any) -> None:
     _library(page)
     status = _upload(page, Path(__file__).parents[1] / "data" / "zotero.bib")
@@ -234,6 +237,18 @@ def test_a_zotero_export_is_uploaded_then_filtered_in_the_library_and_the_chat(p
     assert abstract.locator("a[href='https://arxiv.org/abs/2101.00001']").count() == 1  # goes where it says
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-library-filtered.png"), full_page=True)
+    # Cite the selected row, then every row the filter shows: BibTeX that reads back with its metadata.
+    for button, name in (("#library-cite-one", "paper"), ("#library-cite-shown", "papers")):
+        with page.expect_download() as download:
+            page.locator(button).click()
+        assert re.fullmatch(name + r"-\d{8}-\d{6}\.bib", download.value.suggested_filename)
+        saved = Path(download.value.path())
+        back = parse_file(saved.rename(saved.with_suffix(".bib")))
+        titles = [r.title for r in back]
+        rows = page.locator("#library-table tbody tr").count()
+        assert titles == [GODEL] if name == "paper" else (len(titles) == rows and GODEL in titles)
+        godel = back[titles.index(GODEL)]
+        assert year_of(godel.metadata) == 2021 and "Müller" in str(godel.metadata.get("authors"))
 
     page.get_by_role("tab", name="Chat").click()
     page.get_by_text("Settings").first.click()
