@@ -88,6 +88,26 @@ def test_a_filtered_search_ranks_exactly_the_admitted_papers_in_unfiltered_order
         # unfiltered one with refused papers taken out: that is the fusion of the filtered rankings.)
 
 
+@pytest.mark.parametrize("flt", FILTERS[:4], ids=lambda f: f.describe())
+def test_chroma_where_and_the_exact_scan_rank_the_same(
+    library: rag.Library, flt: PaperFilter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter admitting more than EXACT_SCAN_MAX chunks is searched through Chroma's `where` instead."""
+    from rag.index import paper_index
+
+    query = "sparse lottery tickets"
+    scanned = [(h.paper_id, round(h.score, 4)) for h in library.search(query, k=MAX_K, retriever="dense", where=flt)]
+    monkeypatch.setattr(paper_index, "EXACT_SCAN_MAX", 0)
+    monkeypatch.setattr(library.index, "_admitted", {})
+    opened = library.index.current()
+    assert opened is not None and any(flt.admits(p) for p in library.papers())
+    assert library.index.admitted(flt, opened, library.index.bm25(opened.digest)).vectors is None  # not scanned
+    through_chroma = [
+        (h.paper_id, round(h.score, 4)) for h in library.search(query, k=MAX_K, retriever="dense", where=flt)
+    ]
+    assert through_chroma == scanned
+
+
 def test_the_filter_rule_on_papers() -> None:
     categories = "cs.LG stat.ML Computer Science - Machine Learning"
     meta: dict[str, str | int] = {"authors": "van der Berg, Piet; Müller, Anna", "year": 2021, "categories": categories}

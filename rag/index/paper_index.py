@@ -32,7 +32,21 @@ from rag.index.filters import PaperFilter
 from rag.index.records import paper_from_record, upgrade_layout
 from rag.types import Paper
 
-_MASKS_KEPT = 4  # filters whose BM25 masks are kept (a chat session changes its filter rarely)
+_FILTERS_KEPT = 4  # filters whose admitted chunks are kept (a chat session changes its filter rarely)
+# Up to this many admitted chunks, a filtered dense search is an exact scan of their vectors, kept in memory
+# (1.5 KB a chunk at 384 dimensions): Chroma's filtered HNSW query costs 100-400 ms at 100k papers. Beyond it,
+# Chroma's `where` is used.
+EXACT_SCAN_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The chunks a filter admits: BM25 rows per segment, and (up to EXACT_SCAN_MAX) their ids and unit vectors."""
+
+    masks: list[np.ndarray]
+    ids: list[str] | None = None
+    vectors: np.ndarray | None = None  # float32, one unit row per id
+
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +74,7 @@ class PaperIndex:
         self._sentence_embedder: SpanEmbedder | None = None
         self._collections: Collections | None = None
         self._bm25: BM25Index | None = None
-        self._masks: dict[tuple[Any, ...], list[np.ndarray]] = {}  # see bm25_masks
+        self._admitted: dict[tuple[Any, ...], Admitted] = {}  # see admitted
         self._file_lock: FileLock | None = None
 
     # --- parts, created on first use ------------------------------------------------
@@ -223,19 +237,28 @@ class PaperIndex:
         opened = self.current()
         return opened is not None and self.bm25(opened.digest).knows(text)
 
-    def bm25_masks(self, flt: PaperFilter, opened: Collections, bm25: BM25Index) -> list[np.ndarray]:
-        """The BM25 rows `flt` admits, per segment: the chunk ids Chroma's `where` admits (so both retrievers
-        apply one rule). Kept for the last few filters until the index changes (digest or last-change time)."""
+    def admitted(self, flt: PaperFilter, opened: Collections, bm25: BM25Index) -> Admitted:
+        """The chunks `flt` admits, read once through Chroma's `where` (so both retrievers apply one rule). Kept
+        for the last few filters until the index changes (digest or last-change time)."""
         key = (flt, opened.digest, opened.updated, bm25.digest, len(bm25.segments))
         with self._lock:
-            found = self._masks.get(key)
+            found = self._admitted.get(key)
             if found is not None:
                 return found
-        admitted = {cid for page in store.pages(opened.chunks, [], where=flt.where()) for cid in page["ids"]}
-        masks = bm25.masks(admitted)
+        ids: list[str] = []
+        rows: list[np.ndarray] = []
+        for page in store.pages(opened.chunks, ["embeddings"], where=flt.where()):
+            ids += page["ids"]
+            if len(ids) <= EXACT_SCAN_MAX:
+                rows.append(np.asarray(page["embeddings"], dtype=np.float32).reshape(len(page["ids"]), -1))
+        made = Admitted(bm25.masks(set(ids)))
+        if len(ids) <= EXACT_SCAN_MAX:
+            vectors = np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True) if len(vectors) else 1.0
+            made = Admitted(made.masks, ids, vectors / np.maximum(norms, 1e-12))
         with self._lock:
-            self._masks = {**dict(list(self._masks.items())[-(_MASKS_KEPT - 1) :]), key: masks}
-        return masks
+            self._admitted = {**dict(list(self._admitted.items())[-(_FILTERS_KEPT - 1) :]), key: made}
+        return made
 
     def term_weights(self, text: str, skip: frozenset[str] = frozenset()) -> list[Weight]:
         """Each word of `text` (but `skip`) with its BM25 token, IDF, and whether the collection knows it

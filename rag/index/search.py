@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from rag.config import Settings
 from rag.index.errors import IndexMissing
 from rag.index.filters import PaperFilter
@@ -23,8 +25,6 @@ from rag.tokens import MINILM_WINDOW, truncate_to_tokens
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from rag.index.paper_index import Collections, PaperIndex
 
 log = logging.getLogger(__name__)
@@ -139,25 +139,32 @@ def _search(
     depth = max(4 * k, 20)
     pool: dict[str, _Candidate] = {}
     chroma_where = where.where() if where is not None else None
-    masks = None
-    if where is not None and chroma_where is not None and retriever in ("hybrid", "bm25"):
-        masks = index.bm25_masks(where, opened, index.bm25(opened.digest))
+    admitted = None
+    if where is not None and chroma_where is not None:
+        admitted = index.admitted(where, opened, index.bm25(opened.digest))
+    masks = admitted.masks if admitted is not None else None
 
     if retriever in ("hybrid", "dense"):
         if vector is None:
             vector = index.embedder.embed_query(text)
-        got = opened.chunks.query(
-            query_embeddings=[vector],
-            n_results=depth,
-            where=chroma_where,
-            include=["documents", "metadatas", "distances"],
-        )
-        ranked = [
-            (doc or "", (c := ChunkMeta.decode(meta)).paper_id, c.title, 1.0 - float(dist))
-            for doc, meta, dist in zip(
-                (got["documents"] or [[]])[0], (got["metadatas"] or [[]])[0], (got["distances"] or [[]])[0], strict=True
+        if admitted is not None and admitted.ids is not None and admitted.vectors is not None:
+            ranked = _exact_dense(opened, admitted.ids, admitted.vectors, vector, depth)
+        else:
+            got = opened.chunks.query(
+                query_embeddings=[vector],
+                n_results=depth,
+                where=chroma_where,
+                include=["documents", "metadatas", "distances"],
             )
-        ]
+            ranked = [
+                (doc or "", (c := ChunkMeta.decode(meta)).paper_id, c.title, 1.0 - float(dist))
+                for doc, meta, dist in zip(
+                    (got["documents"] or [[]])[0],
+                    (got["metadatas"] or [[]])[0],
+                    (got["distances"] or [[]])[0],
+                    strict=True,
+                )
+            ]
         _add_ranking(pool, ranked, s.rrf_k, "dense")
     if retriever in ("hybrid", "bm25"):
         lexical_hits = index.bm25(opened.digest).search(text, depth, masks)
@@ -194,6 +201,28 @@ def _search(
                     cand.signals["rare_name"] = 1.0
     best = sorted(pool.values(), key=lambda c: (-c.score, c.paper_id))[:k]
     return [Hit(c.paper_id, c.title, c.text, round(c.score, 6), c.signals) for c in best]
+
+
+def _exact_dense(
+    opened: Collections, ids: list[str], vectors: np.ndarray, query: Sequence[float], depth: int
+) -> list[tuple[str, str, str, float]]:
+    """The `depth` admitted chunks nearest to `query` by cosine similarity, by an exact scan (as Chroma ranks)."""
+    if not ids:
+        return []
+    q = np.asarray(query, dtype=np.float32)
+    similarity = vectors @ (q / max(float(np.linalg.norm(q)), 1e-12))
+    top = np.argpartition(-similarity, depth - 1)[:depth] if len(ids) > depth else np.arange(len(ids))
+    order = top[np.argsort(-similarity[top], kind="stable")]
+    got = opened.chunks.get(ids=[ids[i] for i in order], include=["documents", "metadatas"])
+    rows = {
+        cid: (doc, meta)
+        for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+    }
+    return [
+        (str(rows[ids[i]][0] or ""), (c := ChunkMeta.decode(rows[ids[i]][1])).paper_id, c.title, float(similarity[i]))
+        for i in order
+        if ids[i] in rows
+    ]
 
 
 def k_value(text: str) -> int:
