@@ -1,10 +1,10 @@
 """What a filter adds to `search()`: N synthetic papers (default 100,000) with years, authors and categories in an
 embedded index, then hybrid, dense and BM25 searches without a filter and with each of a few filters.
 
-SYNTHETIC VECTORS (bench/synthetic.py's HashEmbedder), as in bench/scale.py: the index, Chroma's filtered query,
-the BM25 masks and `Library.search` are the real thing. For each filter: the first search (which reads the chunk
-ids the filter admits from Chroma and builds the BM25 masks) and the p50/p95 of the next ones, against the same
-queries unfiltered, in one run.
+SYNTHETIC VECTORS (bench/synthetic.py's HashEmbedder), as in bench/scale.py: the index, the admitted chunks read
+through Chroma's `where`, the exact vector scan, the BM25 masks and `Library.search` are the real thing. For each
+filter: the first search (which reads what the filter admits and keeps it) and the p50/p95 of the next ones,
+against the same queries unfiltered, in one run.
 
     python bench/filter_latency.py                 # 100k papers
     python bench/filter_latency.py --papers 20000 --json out.json

@@ -65,7 +65,12 @@ def assert_citations_verified(answer: rag.Answer) -> None:
 def test_ask_through_the_local_server(local_settings: Settings, local_server: str) -> None:
     answer = rag.ask("What are emergent abilities of large language models?", settings=local_settings)
     host = local_server.split("//")[1].split("/")[0]
-    assert answer.backend == f"openai-compatible:smollm2@{host}"
+    label = f"openai-compatible:smollm2@{host}"
+    # The model's own answer, or (when it declined or nothing it wrote verified, with strong support in the
+    # sources) verified quotes instead, saying so: either way the local server was asked.
+    assert answer.backend in (label, f"extractive, as {label}'s answer could not be verified")
+    if answer.backend != label:
+        assert answer.citations and not answer.abstained
     assert answer.timings["generation"] > 0
     assert_citations_verified(answer)
     assert answer.abstained == (answer.citations == [])  # withheld exactly when nothing verified survives

@@ -45,8 +45,9 @@ CSS = """
   #library-table th:nth-child(1), #library-table td:nth-child(1), #library-table [role=gridcell][data-col="0"] {
     flex: 1 1 auto !important; width: auto !important; min-width: 0 !important; max-width: none !important; }
   #library-table th:nth-child(2), #library-table td:nth-child(2), #library-table [role=gridcell][data-col="1"] {
-    flex: 0 0 4.5em !important; width: 4.5em !important; min-width: 4.5em !important; max-width: 4.5em !important;
+    flex: 0 0 6em !important; width: 6em !important; min-width: 6em !important; max-width: 6em !important;
     white-space: nowrap; }
+  #library-table th:nth-child(2) * { white-space: nowrap; }  /* "Year" and its sort mark on one line */
   #library-filter .form { flex-wrap: wrap; }
   #library-filter .form > * { flex: 1 1 100% !important; min-width: 100% !important; }
 }
