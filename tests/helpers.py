@@ -68,6 +68,27 @@ def serving(args: list[str], ready_url: str, env: dict[str, str] | None = None, 
         assert proc.poll() is not None
 
 
+@contextmanager
+def chat_with_local_model(
+    index_dir: Path, model_args: list[str], chat_env: dict[str, str], model_timeout: float = 180
+) -> Iterator[str]:
+    """`rag local-model MODEL_ARGS` and `rag ui` answering with it from the index at `index_dir`: the UI's URL.
+
+    `chat_env`: the chat settings (RAG_CHAT_MODEL, timeouts, ...); the backend and base URL are set here."""
+    model_port, ui_port = free_port(), free_port()
+    model = ["local-model", *model_args, "--port", str(model_port)]
+    with serving(model, f"http://127.0.0.1:{model_port}/v1/models", timeout=model_timeout):
+        env = {
+            "RAG_INDEX_DIR": str(index_dir),
+            "RAG_LLM": "openai",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
+            **chat_env,
+        }
+        url = f"http://127.0.0.1:{ui_port}/"
+        with serving(["ui", "--port", str(ui_port)], url, env, 120):
+            yield url
+
+
 def make_settings(index_dir: Path, **overrides: object) -> Settings:
     """Settings of an index at `index_dir`, not read from a .env file."""
     return Settings(index_dir=index_dir, _env_file=None, **overrides)  # type: ignore[call-arg]

@@ -85,14 +85,21 @@ def _papers_naming(
     found = index.bm25(opened.digest).search(name, depth, masks)
     if not found:
         return {}
-    got = opened.chunks.get(ids=[cid for cid, _ in found], include=["documents", "metadatas"])
     needle = f" {normalise_title(name)} "
     papers: dict[str, tuple[str, str]] = {}
-    for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
-        if needle in f" {normalise_title(doc or '')} ":
-            chunk = ChunkMeta.decode(meta)
-            papers.setdefault(chunk.paper_id, (chunk.title, doc or ""))
+    for doc, chunk in _chunks(opened, [cid for cid, _ in found]).values():
+        if needle in f" {normalise_title(doc)} ":
+            papers.setdefault(chunk.paper_id, (chunk.title, doc))
     return papers
+
+
+def _chunks(opened: Collections, ids: list[str]) -> dict[str, tuple[str, ChunkMeta]]:
+    """chunk id -> (text, record) for `ids`, in the order Chroma returns them (one read)."""
+    got = opened.chunks.get(ids=ids, include=["documents", "metadatas"])
+    return {
+        cid: (doc or "", ChunkMeta.decode(meta))
+        for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+    }
 
 
 def search(
@@ -169,16 +176,10 @@ def _search(
     if retriever in ("hybrid", "bm25"):
         lexical_hits = index.bm25(opened.digest).search(text, depth, masks)
         if lexical_hits:
-            got_rows = opened.chunks.get(ids=[cid for cid, _ in lexical_hits], include=["documents", "metadatas"])
-            rows = {
-                cid: (doc, meta)
-                for cid, doc, meta in zip(
-                    got_rows["ids"], got_rows["documents"] or [], got_rows["metadatas"] or [], strict=True
-                )
-            }
+            rows = _chunks(opened, [cid for cid, _ in lexical_hits])
             top = lexical_hits[0][1] or 1.0
             ranked = [
-                (str(rows[cid][0]), (c := ChunkMeta.decode(rows[cid][1])).paper_id, c.title, score / top)
+                (rows[cid][0], rows[cid][1].paper_id, rows[cid][1].title, score / top)
                 for cid, score in lexical_hits
                 if cid in rows
             ]
@@ -213,13 +214,9 @@ def _exact_dense(
     similarity = vectors @ (q / max(float(np.linalg.norm(q)), 1e-12))
     top = np.argpartition(-similarity, depth - 1)[:depth] if len(ids) > depth else np.arange(len(ids))
     order = top[np.argsort(-similarity[top], kind="stable")]
-    got = opened.chunks.get(ids=[ids[i] for i in order], include=["documents", "metadatas"])
-    rows = {
-        cid: (doc, meta)
-        for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
-    }
+    rows = _chunks(opened, [ids[i] for i in order])
     return [
-        (str(rows[ids[i]][0] or ""), (c := ChunkMeta.decode(rows[ids[i]][1])).paper_id, c.title, float(similarity[i]))
+        (rows[ids[i]][0], rows[ids[i]][1].paper_id, rows[ids[i]][1].title, float(similarity[i]))
         for i in order
         if ids[i] in rows
     ]

@@ -14,7 +14,7 @@ import pytest
 import rag
 from rag.config import Settings
 from tests.e2e.browser import CHROMIUM, chat_page
-from tests.helpers import free_port, serving
+from tests.helpers import chat_with_local_model
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,19 +32,9 @@ pytestmark = [
 def qwen_ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     index_dir = tmp_path_factory.mktemp("qwen") / "index"
     shutil.copytree(bundled_settings.index_dir, index_dir)
-    model_port, ui_port = free_port(), free_port()
-    model_args = ["local-model", "--model", "qwen2.5-1.5b", "--port", str(model_port)]
-    with serving(model_args, f"http://127.0.0.1:{model_port}/v1/models", timeout=300):
-        env = {
-            "RAG_INDEX_DIR": str(index_dir),
-            "RAG_LLM": "openai",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
-            "RAG_CHAT_MODEL": "qwen2.5-1.5b",
-            "RAG_LLM_TIMEOUT": "300",
-        }
-        url = f"http://127.0.0.1:{ui_port}/"
-        with serving(["ui", "--port", str(ui_port)], url, env, 120):
-            yield url
+    chat_env = {"RAG_CHAT_MODEL": "qwen2.5-1.5b", "RAG_LLM_TIMEOUT": "300"}
+    with chat_with_local_model(index_dir, ["--model", "qwen2.5-1.5b"], chat_env, model_timeout=300) as url:
+        yield url
 
 
 def test_a_streamed_answer_from_the_1_5b_model_with_verified_citations(qwen_ui_url: str) -> None:

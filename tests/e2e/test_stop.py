@@ -11,7 +11,7 @@ import pytest
 
 from rag.config import Settings
 from tests.e2e.browser import CHROMIUM, chat_page
-from tests.helpers import free_port, serving
+from tests.helpers import chat_with_local_model
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (scripts/test.sh installs it)"),
@@ -26,20 +26,14 @@ pytestmark = [
 def model_ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     index_dir = tmp_path_factory.mktemp("stop") / "index"
     shutil.copytree(bundled_settings.index_dir, index_dir)
-    model_port, ui_port = free_port(), free_port()
-    with serving(["local-model", "--port", str(model_port)], f"http://127.0.0.1:{model_port}/v1/models"):
-        env = {
-            "RAG_INDEX_DIR": str(index_dir),
-            "RAG_LLM": "openai",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
-            "RAG_CHAT_MODEL": "smollm2",
-            "RAG_MAX_ANSWER_TOKENS": "400",
-            "RAG_LLM_TIMEOUT": "600",
-            "RAG_TOP_K": "2",
-        }
-        url = f"http://127.0.0.1:{ui_port}/"
-        with serving(["ui", "--port", str(ui_port)], url, env, 120):
-            yield url
+    chat_env = {
+        "RAG_CHAT_MODEL": "smollm2",
+        "RAG_MAX_ANSWER_TOKENS": "400",
+        "RAG_LLM_TIMEOUT": "600",
+        "RAG_TOP_K": "2",
+    }
+    with chat_with_local_model(index_dir, [], chat_env) as url:
+        yield url
 
 
 def test_stop_ends_a_streaming_answer_and_marks_it(model_ui_url: str) -> None:
