@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -70,11 +71,13 @@ def serving(args: list[str], ready_url: str, env: dict[str, str] | None = None, 
 
 @contextmanager
 def chat_with_local_model(
-    index_dir: Path, model_args: list[str], chat_env: dict[str, str], model_timeout: float = 180
+    source_index: Path, workdir: Path, model_args: list[str], chat_env: dict[str, str], model_timeout: float = 180
 ) -> Iterator[str]:
-    """`rag local-model MODEL_ARGS` and `rag ui` answering with it from the index at `index_dir`: the UI's URL.
-
-    `chat_env`: the chat settings (RAG_CHAT_MODEL, timeouts, ...); the backend and base URL are set here."""
+    """`rag local-model MODEL_ARGS` and `rag ui` answering with it from a copy of `source_index` made in
+    `workdir`: the UI's URL. `chat_env`: the chat settings (RAG_CHAT_MODEL, timeouts, ...); the backend and
+    base URL are set here."""
+    index_dir = workdir / "index"
+    shutil.copytree(source_index, index_dir)
     model_port, ui_port = free_port(), free_port()
     model = ["local-model", *model_args, "--port", str(model_port)]
     with serving(model, f"http://127.0.0.1:{model_port}/v1/models", timeout=model_timeout):

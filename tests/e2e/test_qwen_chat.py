@@ -5,7 +5,6 @@ its citations verified against the retrieved abstracts."""
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,10 +29,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def qwen_ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    index_dir = tmp_path_factory.mktemp("qwen") / "index"
-    shutil.copytree(bundled_settings.index_dir, index_dir)
     chat_env = {"RAG_CHAT_MODEL": "qwen2.5-1.5b", "RAG_LLM_TIMEOUT": "300"}
-    with chat_with_local_model(index_dir, ["--model", "qwen2.5-1.5b"], chat_env, model_timeout=300) as url:
+    with chat_with_local_model(
+        bundled_settings.index_dir,
+        tmp_path_factory.mktemp("qwen"),
+        ["--model", "qwen2.5-1.5b"],
+        chat_env,
+        model_timeout=300,
+    ) as url:
         yield url
 
 

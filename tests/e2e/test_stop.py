@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,15 +23,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def model_ui_url(bundled_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    index_dir = tmp_path_factory.mktemp("stop") / "index"
-    shutil.copytree(bundled_settings.index_dir, index_dir)
     chat_env = {
         "RAG_CHAT_MODEL": "smollm2",
         "RAG_MAX_ANSWER_TOKENS": "400",
         "RAG_LLM_TIMEOUT": "600",
         "RAG_TOP_K": "2",
     }
-    with chat_with_local_model(index_dir, [], chat_env) as url:
+    with chat_with_local_model(bundled_settings.index_dir, tmp_path_factory.mktemp("stop"), [], chat_env) as url:
         yield url
 
 
