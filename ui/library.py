@@ -306,7 +306,7 @@ def build_library_tab(settings: Settings, read_only: bool, max_mb: int) -> dict[
         found = {p.paper_id: p for p in library_for(settings).papers(pids)} if pids else {}
         return rag.to_bibtex(found[pid] for pid in pids if pid in found)
 
-    grid.select(show, [ids], [abstract, selected, selected_id, ask_about, cite_one])
+    grid.select(show, [ids], [abstract, selected, selected_id, ask_about, cite_one], show_progress="hidden")
     cite_one.click(lambda pid: cite([pid] if pid else []), [selected_id], [bibtex]).then(
         None, [bibtex], None, js=save_js("bib", "paper")
     )
