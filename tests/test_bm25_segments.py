@@ -104,3 +104,41 @@ def test_an_ingest_adds_a_bm25_segment_instead_of_rebuilding(
     assert manifest["deleted"] and len(manifest["segments"]) == len(first) + 1
     hits = rag.search(title, k=10, retriever="bm25", settings=fresh_settings)
     assert title not in {h.title for h in hits}
+
+
+def test_a_large_ingest_builds_segments_as_it_goes_and_ranks_like_one_build(tmp_path: Path) -> None:
+    """An ingest's chunks become segments of SEGMENT_ROWS as they arrive (their texts are then let go)."""
+    ids, texts = corpus(450, seed=3)
+    new = bm25.SegmentBuilder(bm25.BM25Index(ids_digest([]), []), rows=100)
+    for cid, text in zip(ids, texts, strict=True):
+        new.add(cid, text)
+    assert [s.size for s in new._segments] == [100] * 4  # built while adding, not at the end
+    joined = new.base.joined(new, [], "d", lambda _: []) if new.base is not None else None
+    assert joined is not None and [s.size for s in joined.segments] == [100, 100, 100, 100, 50]
+    full = bm25.build(ids, texts, "x", tmp_path / "full")
+    for query in ("sparse lottery ticket", "graph molecule robust", "scaling law"):
+        got, want = dict(joined.search(query, 450)), dict(full.search(query, 450))
+        assert got.keys() == want.keys() and len(got) > 100
+        assert got == pytest.approx(want, rel=0.02)  # every chunk scores as in one build (ties make ranks moot)
+    assert bm25.SegmentBuilder(None).finish() == []  # no base: the ingest rebuilds from Chroma, nothing is kept
+
+
+def test_a_merge_reads_at_most_segment_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bm25, "SEGMENT_ROWS", 120)
+    ids, texts = corpus(900)
+    text_of = dict(zip(ids, texts, strict=True))
+    fetched: list[int] = []
+
+    def fetch(want: list[str]) -> list[str]:
+        fetched.append(len(want))
+        return [text_of[i] for i in want]
+
+    index = bm25.BM25Index("d", [bm25.Segment.build(ids[:100], texts[:100])], avgdl=10.0)
+    sizes = [100, 100, 100, 100, 100, 100, 100, 40, 30, 30]  # 10 segments: more than MAX_SEGMENTS
+    start = 100
+    for n in sizes[1:]:
+        step = index.updated(ids[start : start + n], texts[start : start + n], [], "d", fetch)
+        assert step is not None
+        index, start = step, start + n
+    assert fetched and max(fetched) <= 120  # only the small ones merged, within the bound
+    assert len(index.chunk_ids) == sum(sizes) and sorted(index.chunk_ids) == sorted(ids[: sum(sizes)])

@@ -216,3 +216,41 @@ def test_lone_surrogate_escapes_in_json_are_a_path_line_error(tmp_path: Path, ro
     f.write_text('{"title": "Fine", "abstract": "An abstract long enough to be taken as one."}\n' + row + "\n")
     with pytest.raises(CorpusError, match=r"s\.jsonl:2: holds an invalid Unicode escape"):
         load_corpus([f])
+
+
+def test_a_large_jsonl_file_is_streamed_not_held(tmp_path: Path) -> None:
+    """Checking and reading a JSON Lines file keeps a count per paper, not its records (a million-record file)."""
+    import tracemalloc
+
+    from rag.ingest.corpus import Corpus
+
+    big = tmp_path / "arxiv.jsonl"
+    with big.open("w") as f:
+        for i in range(6000):
+            f.write(json.dumps({"title": f"Paper {i} on sparse networks", "abstract": f"Abstract {i}. " * 60}) + "\n")
+    f_mb = big.stat().st_size / 1e6
+    tracemalloc.start()
+    corpus = Corpus([big])
+    checked = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.reset_peak()
+    count = sum(1 for _ in corpus.papers())
+    read = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    assert count == len(corpus) == 6000
+    assert f_mb > 5 and checked < f_mb / 5 and read < f_mb / 5, (f_mb, checked, read)
+
+
+def test_duplicates_are_merged_while_streaming_and_a_changed_file_is_an_error(tmp_path: Path) -> None:
+    from rag.ingest.corpus import Corpus
+
+    rows = [{"title": f"Paper {i}", "abstract": f"About {i}, " + "words " * 10 * (i % 3 + 1)} for i in range(5)]
+    rows.append({"title": "paper 1", "abstract": "The longest abstract of paper one, " + "words " * 50, "year": 2020})
+    a = tmp_path / "a.jsonl"
+    a.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = Corpus([a])
+    papers = {p.title: p for p in corpus.papers()}
+    assert len(corpus) == len(papers) == 5
+    assert papers["paper 1"].abstract.startswith("The longest") and papers["paper 1"].metadata == {"year": 2020}
+    a.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))  # changed between the check and the reading
+    with pytest.raises(CorpusError, match="changed while it was being ingested"):
+        list(corpus.papers())

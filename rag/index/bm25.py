@@ -37,6 +37,7 @@ from rag.text import stemmer
 _MANIFEST = "manifest.json"
 _IDS = "chunk_ids.json"
 MAX_SEGMENTS = 8
+SEGMENT_ROWS = 200_000  # chunks per segment an ingest builds, and per merge: bounds their memory
 MAX_DELETED = 0.10  # share of all rows; more, and the index is rebuilt from Chroma
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it announces every index build at INFO
@@ -151,6 +152,40 @@ class Segment:
             return None
         start, end = int(indptr[tid]), int(indptr[tid + 1])
         return self.model.scores["indices"][start:end], self.model.scores["data"][start:end]
+
+
+class SegmentBuilder:
+    """Chunks an ingest adds, built into segments of `SEGMENT_ROWS` as they arrive: their texts are never all held.
+
+    Without a `base` (the ingest will rebuild BM25 from Chroma) it keeps nothing.
+    """
+
+    def __init__(self, base: BM25Index | None, rows: int | None = None) -> None:
+        self.base = base
+        self._rows = rows or SEGMENT_ROWS
+        self._avgdl = (base.avgdl or None) if base is not None else None  # None: the first segment sets it
+        self._ids: list[str] = []
+        self._texts: list[str] = []
+        self._segments: list[Segment] = []
+
+    def add(self, chunk_id: str, text: str) -> None:
+        if self.base is None:
+            return
+        self._ids.append(chunk_id)
+        self._texts.append(text)
+        if len(self._ids) >= self._rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._ids:
+            segment = Segment.build(self._ids, self._texts, self._avgdl)
+            self._segments.append(segment)
+            self._avgdl = self._avgdl or segment.avgdl
+            self._ids, self._texts = [], []
+
+    def finish(self) -> list[Segment]:
+        self._flush()
+        return self._segments
 
 
 def _idf(n_docs: int, df: int) -> float:
@@ -289,25 +324,43 @@ class BM25Index:
         digest: str,
         fetch_texts: Callable[[list[str]], list[str]],
     ) -> BM25Index | None:
-        """This index after an ingest: a new segment for the added chunks, the removed ones marked deleted.
+        """This index after an ingest: segments of the added chunks, the removed ones marked deleted (see `joined`)."""
+        new = SegmentBuilder(self)
+        for chunk_id, text in zip(added_ids, added_texts, strict=True):
+            new.add(chunk_id, text)
+        return self.joined(new, removed_ids, digest, fetch_texts)
+
+    def joined(
+        self,
+        new: SegmentBuilder,
+        removed_ids: Sequence[str],
+        digest: str,
+        fetch_texts: Callable[[list[str]], list[str]],
+    ) -> BM25Index | None:
+        """This index with `new`'s segments added and `removed_ids` marked deleted.
 
         None when a rebuild is the better course (too many deleted rows, or a re-added id that
         is still a deleted row). `fetch_texts` reads chunk texts from Chroma to merge segments.
         """
+        added = new.finish()
+        added_ids = [cid for seg in added for cid in seg.chunk_ids]
         deleted = self.deleted | set(removed_ids)
         if deleted & set(added_ids) or len(deleted) > MAX_DELETED * max(self.rows + len(added_ids), 1):
             return None
-        segments = list(self.segments)
-        avgdl = self.avgdl or None
-        if added_ids:
-            segments.append(Segment.build(list(added_ids), added_texts, avgdl))
-        if len(segments) > MAX_SEGMENTS:  # merge the smaller half into one (amortised: LSM-style)
-            segments.sort(key=lambda s: -s.size)
-            keep, small = segments[: MAX_SEGMENTS // 2], segments[MAX_SEGMENTS // 2 :]
-            ids = [cid for seg in small for cid in seg.chunk_ids if cid not in deleted]
-            deleted -= {cid for seg in small for cid in seg.chunk_ids}
-            segments = keep + ([Segment.build(ids, fetch_texts(ids), avgdl)] if ids else [])
-        return BM25Index(digest, segments, frozenset(deleted), self.avgdl or segments[0].avgdl)
+        segments = [*self.segments, *added]
+        if len(segments) > MAX_SEGMENTS:  # merge the smaller half into one (amortised: LSM-style), at most
+            small: list[Segment] = []  # SEGMENT_ROWS rows (bounded memory); a larger index keeps more segments
+            for seg in sorted(segments, key=lambda s: s.size)[: len(segments) - MAX_SEGMENTS // 2]:
+                if sum(s.size for s in small) + seg.size > SEGMENT_ROWS:
+                    break
+                small.append(seg)
+            if len(small) >= 2:
+                ids = [cid for seg in small for cid in seg.chunk_ids if cid not in deleted]
+                deleted -= {cid for seg in small for cid in seg.chunk_ids}
+                merged = [Segment.build(ids, fetch_texts(ids), self.avgdl or None)] if ids else []
+                segments = [seg for seg in segments if all(seg is not s for s in small)] + merged
+        avgdl = self.avgdl or (segments[0].avgdl if segments else 0.0)
+        return BM25Index(digest, segments, frozenset(deleted), avgdl)
 
     def save(self, folder: Path) -> None:
         """Write new segments, then the manifest (atomically), then remove unreferenced segments."""

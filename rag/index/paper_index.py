@@ -23,7 +23,7 @@ from filelock import FileLock
 
 from rag.config import Settings
 from rag.index import store
-from rag.index.bm25 import BM25Index, Weight
+from rag.index.bm25 import BM25Index, SegmentBuilder, Weight
 from rag.index.bm25 import build as build_bm25
 from rag.index.bm25 import load as load_bm25
 from rag.index.embedder import Embedder, SpanEmbedder, make_embedder
@@ -296,25 +296,27 @@ class PaperIndex:
         log.info("BM25 index rebuilt over %d chunks", len(ids))
         return built
 
-    def update_bm25(
-        self, before: str | None, added: list[str], texts: Sequence[str], removed: Sequence[str], digest: str
-    ) -> BM25Index:
-        """BM25 after an ingest: added as a new segment when the saved index matched `before`, else rebuilt."""
+    def segment_builder(self, before: str | None) -> SegmentBuilder:
+        """Where an ingest puts the chunks it adds; it keeps nothing when the saved BM25 is not at `before` (the
+        collection's digest when the ingest began): the ingest then ends in a rebuild."""
         with self._lock:
             current = self._bm25
         if current is None or current.digest != before:
             current = load_bm25(self.bm25_folder)
         if current is None and before == store.ids_digest([]):
             current = BM25Index(before, [])  # a new index
-        updated = None
-        if current is not None and before is not None and current.digest == before:
-            updated = current.updated(added, texts, removed, digest, self._chunk_texts)
+        at_before = current is not None and before is not None and current.digest == before
+        return SegmentBuilder(current if at_before else None)
+
+    def update_bm25(self, new: SegmentBuilder, removed: Sequence[str], digest: str) -> BM25Index:
+        """BM25 after an ingest: `new`'s segments added, `removed` marked deleted; rebuilt when that cannot be."""
+        updated = new.base.joined(new, removed, digest, self._chunk_texts) if new.base is not None else None
         if updated is None:
             return self.rebuild_bm25()
         updated.save(self.bm25_folder)
         with self._lock:
             self._bm25 = updated
-        log.info("BM25: %d chunks added as a segment, %d marked deleted", len(added), len(removed))
+        log.info("BM25: %d segment(s) now, %d rows marked deleted", len(updated.segments), len(updated.deleted))
         return updated
 
     def _chunk_texts(self, ids: list[str]) -> list[str]:

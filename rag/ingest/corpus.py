@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
 from rag.ingest.errors import CorpusError
-from rag.ingest.formats import Record, parse_file, resolve_run_together
+from rag.ingest.formats import STREAMED, Record, iter_records, resolve_run_together
 from rag.text import normalise_title
 from rag.types import MetaValue, Paper
 
@@ -37,6 +37,88 @@ def _merge(records: list[Record]) -> Paper:
     return Paper(paper_id_for(best.title), best.title, best.abstract, tuple(sources), meta)
 
 
+_CHANGED = "the file changed while it was being ingested; ingest it again"
+
+
+class Corpus:
+    """The inputs of an ingest, checked and counted but not held: `papers()` reads them again, one at a time.
+
+    The first pass (here) raises `CorpusError` on the first malformed input, before anything is
+    written, and keeps only a count of records per paper id. JSON Lines files are then streamed a
+    second time; the other formats (small by nature: listings, reference exports, CSV) are kept as
+    parsed. A paper stated once is yielded as soon as it is read; one stated several times waits
+    until its last record, so memory grows with the duplicates, not with the collection.
+    """
+
+    def __init__(
+        self, files: Sequence[Path], known_titles: Iterable[str] = (), max_abstract_chars: int | None = None
+    ) -> None:
+        self.files = list(files)
+        self._held: dict[Path, list[Record]] = {}  # the parsed records of the formats not streamed
+        self._records: dict[str, int] = {}  # paper id -> records stating it
+        needs_titles = any(f.suffix.lower() not in (*STREAMED, ".csv", ".bib", ".ris", ".json") for f in self.files)
+        plain_titles: list[str] = []
+        for path in self.files:
+            streamed = path.suffix.lower() in STREAMED
+            records: Iterable[Record] = iter_records(path)
+            if not streamed:
+                records = self._held.setdefault(path, list(records))
+            for rec in records:
+                _check_size(rec, max_abstract_chars)
+                if rec.run_together is None:
+                    if needs_titles:
+                        plain_titles.append(rec.title)
+                    if streamed:
+                        self._count(rec)
+        held = [rec for records in self._held.values() for rec in records]
+        if any(rec.run_together is not None for rec in held):
+            resolve_run_together(held, [*plain_titles, *known_titles])
+        for rec in held:
+            self._count(rec)
+
+    def _count(self, rec: Record) -> None:
+        pid = paper_id_for(rec.title)
+        self._records[pid] = self._records.get(pid, 0) + 1
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @property
+    def paper_ids(self) -> set[str]:
+        return set(self._records)
+
+    def papers(self) -> Iterator[Paper]:
+        """Each paper once, merged from all its records, in the order their last record is read."""
+        waiting: dict[str, list[Record]] = {}
+        for path in self.files:
+            for rec in self._held[path] if path in self._held else iter_records(path):
+                pid = paper_id_for(rec.title)
+                wanted = self._records.get(pid)
+                if wanted is None:
+                    raise CorpusError(path, rec.line, _CHANGED)
+                if wanted == 1:
+                    yield _merge([rec])
+                    continue
+                group = waiting.setdefault(pid, [])
+                group.append(rec)
+                if len(group) == wanted:
+                    yield _merge(waiting.pop(pid))
+        if waiting:
+            rec = next(iter(waiting.values()))[0]
+            raise CorpusError(rec.path or rec.source, rec.line, _CHANGED)
+
+
+def _check_size(rec: Record, max_abstract_chars: int | None) -> None:
+    size = len(rec.abstract or rec.run_together or "")
+    if max_abstract_chars is not None and size > max_abstract_chars:
+        raise CorpusError(
+            rec.path or rec.source,
+            rec.line,
+            f"the abstract is {size:,} characters, over the limit of {max_abstract_chars:,}; "
+            "shorten it or raise RAG_MAX_ABSTRACT_CHARS",
+        )
+
+
 def load_corpus(
     paths: Sequence[str | Path] | None = None,
     known_titles: Iterable[str] = (),
@@ -49,20 +131,4 @@ def load_corpus(
     Raises `CorpusError` on the first malformed input; nothing is returned then.
     """
     files = [Path(p) for p in paths] if paths is not None else bundled_paths()
-    records = [rec for path in files for rec in parse_file(path)]
-    if max_abstract_chars is not None:
-        for rec in records:
-            size = len(rec.abstract or rec.run_together or "")
-            if size > max_abstract_chars:
-                raise CorpusError(
-                    rec.path or rec.source,
-                    rec.line,
-                    f"the abstract is {size:,} characters, over the limit of {max_abstract_chars:,}; "
-                    "shorten it or raise RAG_MAX_ABSTRACT_CHARS",
-                )
-    plain_titles = [r.title for r in records if r.run_together is None]
-    resolve_run_together(records, [*plain_titles, *known_titles])
-    groups: dict[str, list[Record]] = {}
-    for rec in records:
-        groups.setdefault(normalise_title(rec.title), []).append(rec)
-    return [_merge(group) for group in groups.values()]
+    return list(Corpus(files, known_titles, max_abstract_chars).papers())

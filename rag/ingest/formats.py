@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,12 +197,13 @@ def _record_from_mapping(path: Path, line: int, row: dict[str, object]) -> Recor
     return Record(title, abstract, path.name, line, meta)
 
 
-def parse_jsonl(path: Path, text: str) -> list[Record]:
+def parse_jsonl(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[Record]:
     """One JSON object per line: {"title", "abstract", …} or a record of arXiv's metadata snapshot."""
-    records, skipped = [], 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    skipped = read = 0
+    for number, line in lines:
         if not line.strip():
             continue
+        read += 1
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -212,14 +213,29 @@ def parse_jsonl(path: Path, text: str) -> list[Record]:
         if is_arxiv_record(row):
             entry = arxiv_entry(row, number)
             if entry.title and entry.abstract:
-                records.append(_record_from_entry(path, entry))
+                yield _record_from_entry(path, entry)
             else:
                 skipped += 1
             continue
-        records.append(_record_from_mapping(path, number, row))
+        yield _record_from_mapping(path, number, row)
     if skipped:
         log.warning("%s: %d arXiv record(s) without a title or an abstract skipped", path, skipped)
-    return records
+    if not read:
+        log.warning("%s: empty file, nothing to ingest", path)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line, read one at a time: a million-record file is never held whole."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise CorpusError(path, None, f"cannot read it ({exc.strerror or exc})") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise CorpusError(path, number, NOT_UTF8) from None
 
 
 def _record_from_entry(path: Path, entry: Entry) -> Record:
@@ -263,27 +279,39 @@ def read_text(path: Path) -> str:
         raise CorpusError(path, line, NOT_UTF8) from None
 
 
-def parse_file(path: Path) -> list[Record]:
-    """Records of one input file, by its extension (.jsonl, .csv, anything else: listing)."""
+STREAMED = (".jsonl", ".ndjson")  # read a line at a time; other formats are read whole
+
+
+def iter_records(path: Path) -> Iterator[Record]:
+    """Records of one input file, by its extension (.jsonl, .csv, .bib, .ris, .json, anything else: listing).
+
+    JSON Lines files are streamed, so reading them again (an ingest reads its inputs twice) costs no memory.
+    """
     if not path.is_file():
         raise CorpusError(path, None, "no such file")
     check_content(path)
-    text = read_text(path)
-    if not text.strip():
-        log.warning("%s: empty file, nothing to ingest", path)
-        return []
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        records = parse_jsonl(path, text)
-    elif suffix == ".csv":
-        records = parse_csv(path, text)
-    elif suffix in (".bib", ".ris", ".json"):
-        records = parse_references(path, text, suffix[1:])
+    if suffix in STREAMED:
+        records: Iterable[Record] = parse_jsonl(path, _lines(path))
     else:
-        records = parse_listing(path, text)
+        text = read_text(path)
+        if not text.strip():
+            log.warning("%s: empty file, nothing to ingest", path)
+            return
+        if suffix == ".csv":
+            records = parse_csv(path, text)
+        elif suffix in (".bib", ".ris", ".json"):
+            records = parse_references(path, text, suffix[1:])
+        else:
+            records = parse_listing(path, text)
     for rec in records:
         rec.path = str(path)
-    return records
+        yield rec
+
+
+def parse_file(path: Path) -> list[Record]:
+    """Every record of one input file (see `iter_records`)."""
+    return list(iter_records(path))
 
 
 def resolve_run_together(records: list[Record], known_titles: Iterable[str]) -> None:

@@ -12,14 +12,19 @@ Embedding and writing the papers the diff selects is rag.ingest.writer's stage.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from rag.config import Settings
+from rag.index.bm25 import SegmentBuilder
 from rag.index.paper_index import Collections, PaperIndex
 from rag.index.records import (
     ChunkMeta,
@@ -42,7 +47,7 @@ from rag.index.store import (
     updated_digest,
 )
 from rag.ingest.chunking import chunk_paper
-from rag.ingest.corpus import bundled_paths, load_corpus
+from rag.ingest.corpus import Corpus, bundled_paths
 from rag.ingest.writer import delete, embed_and_write, replacing
 from rag.types import Chunk, Paper
 
@@ -105,8 +110,9 @@ def ingest(
         opened = index.open() if not rebuild and index.exists() else None
         # Indexed titles help split run-together title/abstract lines, found only in listing .txt files.
         known_titles = _titles(opened) if any(f.suffix.lower() == ".txt" for f in files) else []
-    # Raises (with path:line) before anything is written.
-    papers = load_corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
+    # Reads every input once to check it (raising with path:line before anything is written); they are
+    # read again as they are written, so a million-record file is never held in memory.
+    corpus = Corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
     with index.errors(), index.ingest_lock():
         # Read the index afresh: another process may have written it since this one opened it,
         # and the diff and the digest must be computed against what is on disk.
@@ -115,7 +121,7 @@ def ingest(
             index.drop()
         opened = index.open(create=True)
         assert opened is not None
-        report = _apply(index, opened, papers, sync, progress)
+        report = _apply(index, opened, corpus, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 
@@ -162,7 +168,7 @@ def _finish(
     before: str | None,
     repair: bool,
     added: list[str],
-    added_texts: list[str],
+    new: SegmentBuilder,
     stale: list[str],
 ) -> str:
     """Stamp the new digest and bring BM25 along: incrementally, or from Chroma after an interrupted run."""
@@ -174,86 +180,105 @@ def _finish(
     if fresh:
         index.rebuild_bm25()
     elif added or stale:
-        index.update_bm25(before, added, added_texts, stale, digest)
+        index.update_bm25(new, stale, digest)
     else:
         index.bm25(digest)  # repairs a BM25 index left stale by another process
     return digest
 
 
-def _apply(index: PaperIndex, opened: Collections, papers: list[Paper], sync: bool, progress: bool) -> IngestReport:
-    s = index.settings
+class _Diff:
+    """What an ingest changes, decided a batch of input papers at a time (only they are read from the index)."""
+
+    def __init__(self, index: PaperIndex, opened: Collections, bm25: SegmentBuilder) -> None:
+        self.index, self.opened, self.bm25 = index, opened, bm25
+        self.empty = opened.chunks.count() == 0 and opened.papers.count() == 0  # nothing to look up
+        self.records: dict[str, dict[str, Any]] = {}  # old records of the papers re-embedded (keys to clear)
+        self.added: list[str] = []
+        self.stale: list[str] = []
+        self.unchanged = self.new_papers = self.papers = 0
+        self._marked = False
+
+    def writing(self) -> None:
+        """Mark the index as being written, once, before its first write."""
+        if not self._marked:
+            mark_writing(self.opened.chunks)
+            self._marked = True
+
+    def to_embed(self, papers: Iterator[Paper], bar: tqdm[Any]) -> Iterator[tuple[Paper, list[Chunk], str]]:
+        """The papers whose chunks must be embedded, with their chunks and hash; relabels the others in passing.
+
+        `bar` counts the papers done: here the ones with nothing to embed, the others once written.
+        """
+        s = self.index.settings
+        while batch := list(itertools.islice(papers, _LOOKUP_BATCH)):
+            by_paper, batch_records = ({}, {}) if self.empty else _existing(self.opened, [p.paper_id for p in batch])
+            for paper in batch:
+                self.papers += 1
+                p_hash = paper_hash(paper, s)
+                have = by_paper.get(paper.paper_id, {})
+                record = batch_records.get(paper.paper_id)
+                self.new_papers += record is None
+                stored = PaperMeta.decode(record or {})
+                current = [cid for cid, h in have.items() if h == p_hash]
+                complete = (
+                    current
+                    and len(current) == len(have)
+                    and stored.paper_hash == p_hash
+                    and stored.n_chunks == len(current)
+                )
+                if complete:  # nothing to embed: not even re-chunked
+                    bar.update()
+                    if stored.record_hash == record_hash(paper, p_hash):
+                        self.unchanged += 1
+                    else:  # a new source file or metadata: the record and its chunks' filter fields, no embedding
+                        self.writing()
+                        meta = paper_metadata(paper, stored.n_chunks, p_hash)
+                        self.opened.papers.update(ids=[paper.paper_id], metadatas=[replacing(meta, record)])
+                        self.opened.chunks.update(ids=list(have), metadatas=[refiltered(paper)] * len(have))
+                    continue
+                chunks = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap)
+                wanted = {c.chunk_id for c in chunks}
+                self.stale += [cid for cid in have if cid not in wanted]
+                for c in chunks:
+                    if c.chunk_id not in have:
+                        self.added.append(c.chunk_id)
+                        self.bm25.add(c.chunk_id, c.text)
+                if record:
+                    self.records[paper.paper_id] = record
+                self.writing()
+                yield paper, chunks, p_hash
+
+
+def _apply(index: PaperIndex, opened: Collections, corpus: Corpus, sync: bool, progress: bool) -> IngestReport:
     before = digest_of(opened.chunks)
     if before is None and opened.chunks.count() == 0:
         before = ids_digest([])  # a new index: everything is added, nothing to recompute
     repair = interrupted(opened.chunks)
-
-    to_embed: list[tuple[Paper, list[Chunk], str]] = []
-    to_relabel: list[tuple[Paper, dict[str, Any], list[str]]] = []
-    records: dict[str, dict[str, Any]] = {}  # of the papers to embed (their old keys are cleared)
-    stale: list[str] = []
-    added: list[str] = []
-    added_texts: list[str] = []
-    unchanged = new_papers = 0
-    for i in range(0, len(papers), _LOOKUP_BATCH):  # only the input's papers are read, never the whole index
-        batch = papers[i : i + _LOOKUP_BATCH]
-        by_paper, batch_records = _existing(opened, [p.paper_id for p in batch])
-        for paper in batch:
-            p_hash = paper_hash(paper, s)
-            have = by_paper.get(paper.paper_id, {})
-            record = batch_records.get(paper.paper_id)
-            new_papers += record is None
-            record = record or {}
-            stored = PaperMeta.decode(record)
-            current = [cid for cid, h in have.items() if h == p_hash]
-            complete = (
-                current
-                and len(current) == len(have)
-                and stored.paper_hash == p_hash
-                and stored.n_chunks == len(current)
-            )
-            if complete:  # nothing to embed: not even re-chunked
-                if stored.record_hash == record_hash(paper, p_hash):
-                    unchanged += 1
-                else:
-                    to_relabel.append((paper, record, list(have)))  # new source file or metadata: no re-embedding
-                continue
-            chunks = chunk_paper(paper, s.chunk_tokens, s.chunk_overlap)
-            wanted = {c.chunk_id for c in chunks}
-            stale += [cid for cid in have if cid not in wanted]
-            for c in chunks:
-                if c.chunk_id not in have:
-                    added.append(c.chunk_id)
-                    added_texts.append(c.text)
-            records[paper.paper_id] = record
-            to_embed.append((paper, chunks, p_hash))
-
+    diff = _Diff(index, opened, index.segment_builder(None if repair else before))
+    bar = tqdm(total=len(corpus), desc="ingesting", unit="paper", file=sys.stderr, disable=not progress)
+    with bar:
+        embed_and_write(index, opened, diff.to_embed(corpus.papers(), bar), diff.records, bar.update)
     stale_papers: list[str] = []
     if sync:
-        input_ids = {p.paper_id for p in papers}
+        input_ids = corpus.paper_ids
         stale_papers = [pid for pid in _paper_ids(opened) if pid not in input_ids]
-        stale += _chunk_ids_of(opened, stale_papers)
-
-    if to_embed or to_relabel or stale:
-        mark_writing(opened.chunks)
-    embed_and_write(index, opened, to_embed, records, progress)
-    for paper, record, chunk_ids in to_relabel:  # the record, and its chunks' filter fields (year, authors, ...)
-        meta = paper_metadata(paper, PaperMeta.decode(record).n_chunks, paper_hash(paper, s))
-        opened.papers.update(ids=[paper.paper_id], metadatas=[replacing(meta, record)])
-        opened.chunks.update(ids=chunk_ids, metadatas=[refiltered(paper)] * len(chunk_ids))
-    delete(opened.chunks, stale)
+        diff.stale += _chunk_ids_of(opened, stale_papers)
+    if diff.stale or stale_papers:
+        diff.writing()
+    delete(opened.chunks, diff.stale)
     delete(opened.papers, stale_papers)
-    _finish(index, opened, before, repair, added, added_texts, stale)
-    log.info("ingest: %d added, %d removed, %d papers unchanged", len(added), len(stale), unchanged)
+    _finish(index, opened, before, repair, diff.added, diff.bm25, diff.stale)
+    log.info("ingest: %d added, %d removed, %d papers unchanged", len(diff.added), len(diff.stale), diff.unchanged)
     return IngestReport(
-        papers=len(papers),
+        papers=diff.papers,
         chunks=opened.chunks.count(),
-        added=len(added),
-        removed=len(stale),
-        unchanged_papers=unchanged,
-        new_papers=new_papers,
-        updated_papers=len(papers) - unchanged - new_papers,
+        added=len(diff.added),
+        removed=len(diff.stale),
+        unchanged_papers=diff.unchanged,
+        new_papers=diff.new_papers,
+        updated_papers=diff.papers - diff.unchanged - diff.new_papers,
         seconds=0.0,
-        location=s.index_location(),
+        location=index.settings.index_location(),
     )
 
 
@@ -280,6 +305,6 @@ def remove(index: PaperIndex, paper_ids: Sequence[str]) -> int:
             mark_writing(opened.chunks)
         delete(opened.chunks, stale)
         delete(opened.papers, held)
-        _finish(index, opened, before, repair, [], [], stale)
+        _finish(index, opened, before, repair, [], index.segment_builder(None if repair else before), stale)
     log.info("removed %d papers (%d chunks)", len(held), len(stale))
     return len(held)

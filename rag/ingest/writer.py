@@ -6,16 +6,14 @@ bounded however large the input. A paper's record is written before its chunks.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from chromadb.api.models.Collection import Collection
-from tqdm import tqdm
 
 from rag.index.embedder import SpanEmbedder
 from rag.index.paper_index import Collections, PaperIndex
@@ -125,42 +123,47 @@ def _write_batch(index: PaperIndex) -> int:
 def embed_and_write(
     index: PaperIndex,
     opened: Collections,
-    to_embed: list[tuple[Paper, list[Chunk], str]],
+    to_embed: Iterable[tuple[Paper, list[Chunk], str]],
     records: dict[str, dict[str, Any]],
-    progress: bool,
+    written: Callable[[int], object] = lambda papers: None,
 ) -> None:
     """Embed in this thread while a writer thread upserts the previous batch (ONNX and Chroma release the GIL).
 
-    At most `_IN_FLIGHT` batches wait for the writer, so memory stays bounded however large the input.
+    `to_embed` is consumed as it goes and at most `_IN_FLIGHT` batches wait for the writer, so memory
+    stays bounded however large the input. `records`: the old records of papers re-embedded (keys to clear);
+    `written` is told how many papers each finished write stored.
     """
-    total = sum(len(c) for _, c, _ in to_embed)
     batch = _write_batch(index)
     in_flight: deque[tuple[Future[None], int]] = deque()
-    bar = tqdm(total=total, desc="embedding", unit="chunk", file=sys.stderr, disable=not progress or not total)
-    with bar, ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as writer:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-writer") as writer:
+
+        def wait_one() -> None:
+            done, papers = in_flight.popleft()
+            done.result()  # re-raises a write's failure here
+            written(papers)
 
         def submit(writes: _Writes) -> None:
             while len(in_flight) >= _IN_FLIGHT:
-                done, n = in_flight.popleft()
-                done.result()  # re-raises a write's failure here
-                bar.update(n)
-            in_flight.append((writer.submit(_write, opened, writes, batch), len(writes.chunk_ids)))
+                wait_one()
+            in_flight.append((writer.submit(_write, opened, writes, batch), len(writes.paper_ids)))
 
         try:
             writes, group, in_group = _Writes(), [], 0
             for item in to_embed:
                 group.append(item)
                 in_group += len(item[1])
-                if in_group >= _EMBED_STEP or item is to_embed[-1]:
+                if in_group >= _EMBED_STEP:
                     _prepare(index, group, records, writes)
                     group, in_group = [], 0
-                    if len(writes.chunk_ids) >= batch or item is to_embed[-1]:
+                    if len(writes.chunk_ids) >= batch:
                         submit(writes)
                         writes = _Writes()
+            if group:
+                _prepare(index, group, records, writes)
+            if writes.chunk_ids:
+                submit(writes)
             while in_flight:
-                done, n = in_flight.popleft()
-                done.result()
-                bar.update(n)
+                wait_one()
         finally:
             for pending, _ in in_flight:
                 pending.cancel()
