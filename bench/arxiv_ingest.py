@@ -149,7 +149,8 @@ def run_child(
             server = process_memory_mb(server_pid)["rss_mb"] if server_pid else 0.0
             samples.append((now, rss, server))
             if len(samples) % 12 == 0:
-                progress = log.read_text(errors="replace").rsplit("\r", 1)[-1].strip()[:100]
+                bars = log.read_text(errors="replace").split("\r")
+                progress = bars[-2 if len(bars) > 1 else -1].strip()[:100]  # the last bar written whole
                 print(f"  {now:7.0f} s  ingest RSS {rss:6.0f} MB  server RSS {server:6.0f} MB  {progress}", flush=True)
         out = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode:

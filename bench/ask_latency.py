@@ -15,9 +15,10 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make the rep
 import argparse
 import time
 
+from rag.eval.datasets import retrieval_questions
+
 import rag
 from bench.common import percentiles, temp_settings
-from eval.datasets import retrieval_questions
 from rag.local.server import running_local_model
 
 QUESTIONS = retrieval_questions()

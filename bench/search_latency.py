@@ -14,9 +14,10 @@ argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stra
 
 import time
 
+from rag.eval.datasets import retrieval_questions
+
 import rag
 from bench.common import percentiles, temp_settings
-from eval.datasets import retrieval_questions
 
 QUESTIONS = retrieval_questions()
 

@@ -18,10 +18,10 @@ argparse.ArgumentParser(description=__doc__).parse_args()  # --help, and no stra
 import statistics
 
 from playwright.sync_api import sync_playwright
+from rag.eval.datasets import retrieval_questions
 
 import rag
 from bench.common import temp_settings
-from eval.datasets import retrieval_questions
 from tests.e2e.browser import ask, open_chat
 from tests.helpers import free_port, serving
 

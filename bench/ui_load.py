@@ -27,10 +27,10 @@ import threading
 import time
 
 import httpx
+from rag.eval.datasets import retrieval_questions
 
 import rag
 from bench.common import percentiles, temp_settings
-from eval.datasets import retrieval_questions
 from tests.helpers import free_port, http_ok, stop, wait_until
 
 QUESTIONS = retrieval_questions()

@@ -1,4 +1,4 @@
-"""Fit the answerability model: `python -m eval.fit` → rag/data/answerability.json.
+"""Fit the answerability model: `python -m rag.eval.fit` → rag/data/answerability.json.
 
 1. Every `train` item is run through the question's path (rag.answer.ask.prepare: follow-up, search,
    sources) on a fresh index of the bundled collection, with its conversation as the chat passes it.
@@ -26,8 +26,6 @@ from typing import Any
 import numpy as np
 
 import rag
-from eval.datasets import TRAIN_QUESTIONS, history_for, load_items
-from eval.metrics import normalise
 from rag.answer.answerability import Logistic, model_file
 from rag.answer.ask import prepare
 from rag.answer.features import (
@@ -39,6 +37,9 @@ from rag.answer.features import (
     sentence_features,
 )
 from rag.index.paper_index import PaperIndex
+
+from .datasets import TRAIN_QUESTIONS, history_for, load_items
+from .metrics import normalise
 
 # The question model has one row per item (a few hundred): stronger regularisation, C chosen among 0.1…3 by
 # 5-fold cross-validated log-loss on train. The paper and sentence models have thousands of rows and use C=1.
@@ -181,7 +182,7 @@ def scores(model: Logistic, rows: list[dict[str, float]], labels: list[int]) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.fit", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.eval.fit", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--out", type=Path, default=model_file(), help="where to write the model (default: the shipped one)"
     )
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sentence": sentence.to_dict(),
         "thresholds": thresholds(dev, dev_relevance, dev_answerable),
         "meta": {
-            "command": "python -m eval.fit",
+            "command": "python -m rag.eval.fit",
             "train_items": len(train),
             "train_sha256": hashlib.sha256(TRAIN_QUESTIONS.read_bytes()).hexdigest(),
             "dev_items": len(dev),

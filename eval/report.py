@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from eval.metrics import MISSES, by_kind, why_bad
+from .metrics import MISSES, by_kind, why_bad
 
 TABLE_METRICS = [
     "items", "hit@1", "hit@5", "mrr", "recall@5", "recall@10", "gold_cited", "gold_cited_single",

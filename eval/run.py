@@ -1,4 +1,4 @@
-"""`rag eval` / `python -m eval.run`: run the evaluation set through ask() and write metrics, report and plots."""
+"""`rag eval` / `python -m rag.eval.run`: run the evaluation set through ask() and write metrics, report and plots."""
 
 from __future__ import annotations
 
@@ -17,15 +17,21 @@ from typing import Any
 from tqdm import tqdm
 
 import rag
-from eval.datasets import SPLITS, history_for, load_items
-from eval.metrics import score_item, summarise
-from eval.report import write_outputs
 from rag.answer.answerers import ANSWERERS, backend_name
 from rag.index.search import RETRIEVERS, k_value
 from rag.local.server import LocalServer, running_local_model
 
+from .datasets import SPLITS, history_for, load_items
+from .metrics import score_item, summarise
+from .report import write_outputs
+
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = HERE / "thresholds.toml"
+
+
+def _results_folder() -> Path:
+    """eval/results in a source checkout; ./rag-eval when installed (never inside site-packages)."""
+    return HERE / "results" if (HERE.parent / "pyproject.toml").is_file() else Path.cwd() / "rag-eval"
 
 
 def run_one(
@@ -153,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, help="only the first N items (of each split)")
     p.add_argument("--questions", type=Path, default=None, help="one JSONL file (default: the three eval files)")
-    p.add_argument("--out", type=Path, help="output folder (default eval/results/<timestamp>)")
+    p.add_argument(
+        "--out", type=Path, help="output folder (default eval/results/<timestamp> in a checkout, else ./rag-eval/…)"
+    )
     p.add_argument("--compare", type=Path, help="a previous output folder: adds a delta column")
     p.add_argument(
         "--gate", choices=["offline", "local"], help="exit 1 when eval/thresholds.toml's gate fails on the first run"
@@ -174,7 +182,7 @@ def main(argv: Sequence[str] | None = None, settings: rag.Settings | None = None
     except (OSError, ValueError) as exc:
         print(f"rag eval: {exc}", file=sys.stderr)
         return 2
-    out = args.out or HERE / "results" / time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or _results_folder() / time.strftime("%Y%m%d-%H%M%S")
     base = (settings or rag.get_settings()).with_overrides(top_k=args.k)
     corpus = {p.title for p in rag.load_corpus()}
     runs: dict[str, dict[str, Any]] = {}

@@ -156,7 +156,7 @@ def _cmd_local_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from ui.app import launch
+    from rag.ui.app import launch
 
     launch(args.host, args.port, args.share, auth=args.auth, read_only=args.read_only, auth_file=args.auth_file)
     return 0
@@ -239,8 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.INFO if verbose else logging.WARNING
     try:
         if argv[:1] == ["eval"]:
-            from eval.run import main as run_eval
+            from rag.eval.run import main  # the eval/ folder, installed as rag.eval (mypy checks it as `eval`)
 
+            run_eval: Callable[[list[str]], int] = main
             logging.basicConfig(level=level, format="rag: %(message)s")
             return run_eval(argv[1:])
         args = build_parser().parse_args(argv)

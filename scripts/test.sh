@@ -17,6 +17,8 @@ fi
 # The fast layer first (what `pytest -m "not slow"` runs in the inner loop), then servers, browsers, the CLI and
 # llama.cpp: together, the whole suite, each test once.
 .venv/bin/python -m pytest -m "not slow" "$@"
+# A wheel (not the editable checkout) installs into a fresh virtualenv and runs `rag eval` (about two minutes).
+scripts/wheel_check.sh
 .venv/bin/python -m pytest -m slow "$@"
 # Evaluation gates (thresholds in eval/thresholds.toml), on an index of their own.
 eval_dir=$(mktemp -d)

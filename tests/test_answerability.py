@@ -1,4 +1,4 @@
-"""The answerability model: the shipped file is what `python -m eval.fit` makes from the committed data, its
+"""The answerability model: the shipped file is what `python -m rag.eval.fit` makes from the committed data, its
 thresholds were chosen for the precision it states, and its decisions behave as probabilities should."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_the_shipped_model_is_small_and_its_thresholds_say_what_they_were_chosen
     data = json.loads(model_file().read_text())
     for name in ("answer", "listed", "strong"):
         assert 0 < data["thresholds"][name]["value"] < 1 and "dev" in data["thresholds"][name]["chosen_for"]
-    assert data["meta"]["command"] == "python -m eval.fit" and data["meta"]["train_items"] >= 300
+    assert data["meta"]["command"] == "python -m rag.eval.fit" and data["meta"]["train_items"] >= 300
 
 
 def test_a_logistic_model_predicts_what_its_weights_say() -> None:
@@ -40,7 +40,7 @@ def test_a_model_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
     data["paper"]["features"][0] = "a_feature_nobody_computes"
     stale = tmp_path / "answerability.json"
     stale.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"refit it with `python -m eval\.fit`"):
+    with pytest.raises(ValueError, match=r"refit it with `python -m rag\.eval\.fit`"):
         AnswerabilityModel.load(stale)
 
 
@@ -62,7 +62,7 @@ def test_probabilities_rank_the_paper_that_answers_first(bundled_settings: Setti
 def test_fitting_is_reproducible_with_one_command(tmp_path: Path) -> None:
     out = tmp_path / "answerability.json"
     run = subprocess.run(
-        [sys.executable, "-m", "eval.fit", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "rag.eval.fit", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900
     )
     assert run.returncode == 0, run.stderr
     # The same up to the approximate nearest-neighbour index: Chroma builds its HNSW graph with several threads, so

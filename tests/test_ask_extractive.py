@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from rag.eval.datasets import retrieval_questions
 
 import rag
-from eval.datasets import retrieval_questions
 from rag.answer.abstention import ABSTAIN_PREFIX
 from rag.config import Settings
 from rag.text import split_sentences

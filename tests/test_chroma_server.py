@@ -69,7 +69,7 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_chat_says_the_server_is_down_and_recovers_when_it_is_back(tmp_path: Path) -> None:
-    from ui.app import respond
+    from rag.ui.app import respond
 
     port = free_port()
     data = tmp_path / "server"

@@ -162,7 +162,7 @@ def test_a_full_disk_during_ingest_is_a_clear_error_and_a_rerun_completes(tmp_pa
 
 
 def test_a_secret_in_the_base_url_is_never_shown(bundled_settings: Settings) -> None:
-    from ui.app import header, respond
+    from rag.ui.app import header, respond
 
     url = "http://user:SECRET@127.0.0.1:9/v1?api_key=TOKEN"
     settings = bundled_settings.with_overrides(openai_base_url=url, llm="openai", llm_max_retries=0, llm_timeout=5)

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from rag.eval.metrics import normalise, score_item, summarise
+from rag.eval.run import check_gate, main
 
-from eval.metrics import normalise, score_item, summarise
-from eval.run import check_gate, main
 from rag.config import Settings
 
 

@@ -7,9 +7,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from rag.eval.datasets import EVAL_FILES, TEST_QUESTIONS, check_frozen, load_items
+from rag.eval.metrics import MISSES, normalise
+
 import rag
-from eval.datasets import EVAL_FILES, TEST_QUESTIONS, check_frozen, load_items
-from eval.metrics import MISSES, normalise
 
 ITEMS = load_items()
 FIRST = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "eval" / "questions.jsonl").open()]

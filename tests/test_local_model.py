@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rag.eval.run import run_one
 
 import rag
-from eval.run import run_one
 from rag.config import Settings
 from rag.local.model import check_build
 from rag.local.server import running_local_model, state_file

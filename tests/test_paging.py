@@ -7,9 +7,9 @@ import importlib
 from pathlib import Path
 
 import pytest
+import rag.ui.library as library_ui
 
 import rag
-import ui.library as library_ui
 from rag.config import Settings
 from rag.index import bm25, store
 from rag.index.paper_index import PaperIndex

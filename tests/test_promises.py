@@ -14,15 +14,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from rag.ui.export import conversation_markdown
+from rag.ui.guard import LoginThrottle
+from rag.ui.uploads import UploadError, staged
 
 from rag.config import Settings
 from rag.ingest.errors import CorpusError
 from rag.ingest.formats import parse_file
 from rag.text import strip_control
 from tests.helpers import ROOT, free_port, serving
-from ui.export import conversation_markdown
-from ui.guard import LoginThrottle
-from ui.uploads import UploadError, staged
 
 RLO_TITLE = "Harmless Survey of Methods \u202edetcarteR\u202c"
 
@@ -151,7 +151,7 @@ def test_a_taken_port_is_one_line_naming_port_and_exit_2(tmp_path: Path) -> None
 def test_login_throttle_slows_repeated_failures_and_forgets_them(caplog: pytest.LogCaptureFixture) -> None:
     now = [1000.0]
     throttle = LoginThrottle(free=3, max_wait=8, forget_after=60, clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING, logger="ui.guard"):
+    with caplog.at_level(logging.WARNING, logger="rag.ui.guard"):
         for _ in range(3):
             assert throttle.wait("10.0.0.1") == 0
             throttle.record("10.0.0.1", ok=False)

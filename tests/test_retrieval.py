@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rag.eval.datasets import retrieval_questions
 
 import rag
-from eval.datasets import retrieval_questions
 from rag.config import Settings
 
 # Hand-written paraphrases: they avoid the title's distinctive words where they can.

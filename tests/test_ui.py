@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from rag.ui.app import respond
+from rag.ui.format import MATH_DELIMITERS, escape, format_answer
 
 from rag.config import Settings
 from rag.types import Answer, Citation, DroppedCitation, Hit
-from ui.app import respond
-from ui.format import MATH_DELIMITERS, escape, format_answer
 
 XSS = '<img src=x onerror="window.__xss=1"><script>alert(1)</script> [click](javascript:alert(1))'
 
@@ -175,8 +175,9 @@ def test_bare_urls_link_to_exactly_what_they_show() -> None:
 
 def test_every_example_question_gets_a_cited_answer(bundled_settings: Settings) -> None:
     """The examples are the first thing a new user clicks: none may abstain."""
+    from rag.ui.app import EXAMPLES
+
     import rag
-    from ui.app import EXAMPLES
 
     for question in EXAMPLES:
         answer = rag.ask(question, settings=bundled_settings)
@@ -184,7 +185,7 @@ def test_every_example_question_gets_a_cited_answer(bundled_settings: Settings) 
 
 
 def test_export_lists_questions_answers_and_numbered_references_with_source_files() -> None:
-    from ui.export import conversation_markdown
+    from rag.ui.export import conversation_markdown
 
     history = [
         {"role": "user", "content": "What is a lottery ticket?"},
@@ -219,7 +220,7 @@ def test_export_lists_questions_answers_and_numbered_references_with_source_file
 
 
 def test_stop_marks_only_a_streaming_answer() -> None:
-    from ui.app import STOPPED, mark_stopped
+    from rag.ui.app import STOPPED, mark_stopped
 
     streaming = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "Half an answer ▍"}]
     assert mark_stopped(streaming)[-1]["content"] == f"Half an answer\n\n{STOPPED}"
@@ -228,7 +229,7 @@ def test_stop_marks_only_a_streaming_answer() -> None:
 
 
 def test_stop_before_the_first_word_is_marked_too() -> None:
-    from ui.app import STOPPED, mark_stopped
+    from rag.ui.app import STOPPED, mark_stopped
 
     waiting = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "…"}]
     assert mark_stopped(waiting)[-1]["content"] == STOPPED
@@ -237,8 +238,9 @@ def test_stop_before_the_first_word_is_marked_too() -> None:
 def test_a_stopped_stream_ends_itself_marked_closes_the_model_stream_and_keeps_no_turn(
     monkeypatch: pytest.MonkeyPatch, bundled_settings: Settings
 ) -> None:
+    from rag.ui.app import STOPPED, StopRequests, respond
+
     import rag
-    from ui.app import STOPPED, StopRequests, respond
 
     closed: list[bool] = []
 
@@ -262,7 +264,7 @@ def test_a_stopped_stream_ends_itself_marked_closes_the_model_stream_and_keeps_n
 
 
 def test_stop_reads_messages_in_either_shape_gradio_returns() -> None:
-    from ui.app import STOPPED, mark_stopped
+    from rag.ui.app import STOPPED, mark_stopped
 
     parts = [{"role": "assistant", "content": [{"type": "text", "text": "Half ▍"}]}]
     assert mark_stopped(parts)[-1]["content"] == f"Half\n\n{STOPPED}"
@@ -280,7 +282,7 @@ def test_a_rewritten_search_is_shown_and_a_standalone_one_is_not() -> None:
 def test_the_conversation_carries_cited_ids_and_a_rewritten_question_can_be_asked_anew(
     bundled_settings: Settings,
 ) -> None:
-    from ui.app import rewritten_question
+    from rag.ui.app import rewritten_question
 
     _, chat, history = list(respond("How can quantized LLMs be fine-tuned without storing gradients?", [], [], 5,
                                     bundled_settings))[-1]  # fmt: skip

@@ -7,9 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from ui.app import launch, parse_auth
-from ui.uploads import UploadError, safe_name, staged
+from rag.ui.app import launch, parse_auth
+from rag.ui.uploads import UploadError, safe_name, staged
 
 
 @pytest.mark.parametrize(
@@ -79,7 +78,7 @@ def test_binding_beyond_loopback_needs_a_login_or_read_only() -> None:
 
 
 def test_auth_file_lists_logins_and_says_which_line_is_wrong(tmp_path: Path) -> None:
-    from ui.app import read_auth_file
+    from rag.ui.app import read_auth_file
 
     good = tmp_path / "logins"
     good.write_text("# team\nada:secret\n\ngrace:hopper\n")

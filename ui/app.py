@@ -23,12 +23,13 @@ import rag
 from rag.answer.answerers import backend_name
 from rag.config import Settings, get_settings
 from rag.library import library_for
-from ui.export import conversation_markdown, save_js
-from ui.filters import filter_controls, filter_note, where_from
-from ui.format import MATH_DELIMITERS, code_span, escape, format_answer, format_error, format_partial
-from ui.guard import Guard, LoginThrottle
-from ui.library import CSS as LIBRARY_CSS
-from ui.library import build_library_tab
+
+from .export import conversation_markdown, save_js
+from .filters import filter_controls, filter_note, where_from
+from .format import MATH_DELIMITERS, code_span, escape, format_answer, format_error, format_partial
+from .guard import Guard, LoginThrottle
+from .library import CSS as LIBRARY_CSS
+from .library import build_library_tab
 
 log = logging.getLogger(__name__)
 
@@ -460,7 +461,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ui.app", description="The chat UI over the papers.")
+    parser = argparse.ArgumentParser(prog="python -m rag.ui.app", description="The chat UI over the papers.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also create a public Gradio share link")

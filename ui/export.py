@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from rag.provenance import describe, links_of
-from ui.format import escape
+
+from .format import escape
 
 
 def conversation_markdown(history: list[dict[str, Any]]) -> str:

@@ -13,7 +13,8 @@ import gradio as gr
 
 import rag
 from rag.index.filters import parse_years
-from ui.format import escape
+
+from .format import escape
 
 
 def filter_controls(prefix: str) -> list[Any]:

@@ -25,10 +25,11 @@ from rag.config import Settings
 from rag.library import library_for
 from rag.provenance import authors_of, year_of
 from rag.types import Paper
-from ui.export import save_js
-from ui.filters import filter_controls, filter_note, where_from
-from ui.format import MATH_DELIMITERS, code_span, escape, format_error, provenance
-from ui.uploads import ALLOWED, UploadError, relative_message, staged
+
+from .export import save_js
+from .filters import filter_controls, filter_note, where_from
+from .format import MATH_DELIMITERS, code_span, escape, format_error, provenance
+from .uploads import ALLOWED, UploadError, relative_message, staged
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """One calibrated decision: the probability that a retrieved paper, and each of its sentences, answers the question.
 
 Three small logistic regressions over the features of rag.answer.features, fitted on the `train` split by
-`python -m eval.fit` and shipped as rag/data/answerability.json (weights, feature scaling, and thresholds
+`python -m rag.eval.fit` and shipped as rag/data/answerability.json (weights, feature scaling, and thresholds
 chosen on `dev` for a stated precision, which the file records):
 - the question model: P(the collection answers the question) — what decides an abstention;
 - the paper model: P(this paper is one that answers | the collection answers) — which papers, in what order;
@@ -113,7 +113,7 @@ class AnswerabilityModel:
         if any(set(a) != set(b) for a, b in zip(expected, fitted, strict=True)):
             raise ValueError(
                 f"{path or model_file()} was fitted on other features than rag.answer.features computes; "
-                "refit it with `python -m eval.fit`"
+                "refit it with `python -m rag.eval.fit`"
             )
         return model
 

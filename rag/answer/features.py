@@ -3,7 +3,7 @@
 Everything here is computed by the pipeline anyway (ranks and scores of dense and BM25 retrieval, the
 title match, sentence cosines, lexical overlap, name coverage, the question's intent and the kind of
 detail it asks for); this module only lays them out as named numbers. The model's weights are fitted on
-the `train` split by `python -m eval.fit` (rag.answer.answerability reads them), so a feature's name is
+the `train` split by `python -m rag.eval.fit` (rag.answer.answerability reads them), so a feature's name is
 part of the fitted file: renaming one means refitting.
 """
 

@@ -116,7 +116,7 @@ def test_question_follow_up_and_screenshot(page: object) -> None:
 
 def test_list_answer_and_relative_follow_up(page: Any) -> None:
     """The list example renders one bullet per paper; "other papers?" leaves out the previous turn's paper."""
-    from ui.app import EXAMPLES
+    from rag.ui.app import EXAMPLES
 
     ask(page, EXAMPLES[0])
     last = page.locator("#chat .message-row").filter(has_text="papers in the collection fit").last
@@ -249,7 +249,7 @@ QUESTION_AT_TOP_JS = """() => {
 def test_the_chat_without_rough_edges(page: Any, width: int) -> None:
     """Stop rests disabled, an empty question does nothing, an example asks at once and shows its whole text,
     each new answer is shown from its start, the header names what answers."""
-    from ui.app import EXAMPLES
+    from rag.ui.app import EXAMPLES
 
     page.set_viewport_size({"width": width, "height": 900})
     assert "answers: offline quotes from the abstracts" in page.locator("#header").inner_text()
