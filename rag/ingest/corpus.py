@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+
+from tqdm import tqdm
 
 from rag.ingest.errors import CorpusError
 from rag.ingest.formats import STREAMED, Record, iter_records, resolve_run_together
@@ -51,25 +54,33 @@ class Corpus:
     """
 
     def __init__(
-        self, files: Sequence[Path], known_titles: Iterable[str] = (), max_abstract_chars: int | None = None
+        self,
+        files: Sequence[Path],
+        known_titles: Iterable[str] = (),
+        max_abstract_chars: int | None = None,
+        progress: bool = False,
     ) -> None:
+        """`progress`: a bar counting the records checked (a multi-GB file takes minutes to read)."""
         self.files = list(files)
         self._held: dict[Path, list[Record]] = {}  # the parsed records of the formats not streamed
         self._records: dict[str, int] = {}  # paper id -> records stating it
         needs_titles = any(f.suffix.lower() not in (*STREAMED, ".csv", ".bib", ".ris", ".json") for f in self.files)
         plain_titles: list[str] = []
+        bar = tqdm(desc="checking", unit=" records", file=sys.stderr, disable=not progress, mininterval=1.0)
         for path in self.files:
             streamed = path.suffix.lower() in STREAMED
             records: Iterable[Record] = iter_records(path)
             if not streamed:
                 records = self._held.setdefault(path, list(records))
             for rec in records:
+                bar.update()
                 _check_size(rec, max_abstract_chars)
                 if rec.run_together is None:
                     if needs_titles:
                         plain_titles.append(rec.title)
                     if streamed:
                         self._count(rec)
+        bar.close()
         held = [rec for records in self._held.values() for rec in records]
         if any(rec.run_together is not None for rec in held):
             resolve_run_together(held, [*plain_titles, *known_titles])

@@ -6,6 +6,8 @@ more. A paper's record is written before its chunks and new chunks before
 stale ones are deleted; every write is an idempotent upsert, so an ingest
 killed at any point and run again converges to the exact index. All inputs
 are parsed and checked before the index is touched: a bad file changes nothing.
+They are then read again and the diff is decided a batch of papers at a time,
+so memory stays bounded however large the input (rag.ingest.corpus.Corpus).
 Embedding and writing the papers the diff selects is rag.ingest.writer's stage.
 """
 
@@ -112,7 +114,7 @@ def ingest(
         known_titles = _titles(opened) if any(f.suffix.lower() == ".txt" for f in files) else []
     # Reads every input once to check it (raising with path:line before anything is written); they are
     # read again as they are written, so a million-record file is never held in memory.
-    corpus = Corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars)
+    corpus = Corpus(files, known_titles=known_titles, max_abstract_chars=s.max_abstract_chars, progress=progress)
     with index.errors(), index.ingest_lock():
         # Read the index afresh: another process may have written it since this one opened it,
         # and the diff and the digest must be computed against what is on disk.
@@ -255,7 +257,7 @@ def _apply(index: PaperIndex, opened: Collections, corpus: Corpus, sync: bool, p
         before = ids_digest([])  # a new index: everything is added, nothing to recompute
     repair = interrupted(opened.chunks)
     diff = _Diff(index, opened, index.segment_builder(None if repair else before))
-    bar = tqdm(total=len(corpus), desc="ingesting", unit="paper", file=sys.stderr, disable=not progress)
+    bar = tqdm(total=len(corpus), desc="ingesting", unit=" papers", file=sys.stderr, disable=not progress)
     with bar:
         embed_and_write(index, opened, diff.to_embed(corpus.papers(), bar), diff.records, bar.update)
     stale_papers: list[str] = []
