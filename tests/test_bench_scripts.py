@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +22,21 @@ def test_bench_script_runs_as_a_file(script: Path, tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(script), "--help"], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_arxiv_ingest_bench_measures_a_small_file(tmp_path: Path) -> None:
+    """The 1M-record benchmark's whole path (file writer, child ingest, memory report) on 400 records."""
+    script = BENCH / "arxiv_ingest.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--records", "400", "--sample", "0", "--embedded", "--folder", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = out.stdout.strip().splitlines()[-1]
+    assert summary.startswith("400 arXiv records") and "papers/s" in summary and "ingest peak RSS" in summary
+    chunks = re.search(r"([\d,]+) chunks", summary)
+    assert chunks and int(chunks.group(1).replace(",", "")) > 400  # abstract-length records: over a chunk each
+    assert "ingesting" in (tmp_path / "ingest.log").read_text()
