@@ -254,3 +254,44 @@ def test_duplicates_are_merged_while_streaming_and_a_changed_file_is_an_error(tm
     a.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))  # changed between the check and the reading
     with pytest.raises(CorpusError, match="changed while it was being ingested"):
         list(corpus.papers())
+
+
+def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
+    from rag.ingest.corpus import Corpus
+
+    f = tmp_path / "a.csv"
+    f.write_text("title,abstract\n" + "".join(f'"Paper {i}","About paper {i}, at some length."\n' for i in range(4)))
+    papers = list(Corpus([f, tmp_path / "." / "a.csv"]).papers())
+    assert sorted(p.title for p in papers) == [f"Paper {i}" for i in range(4)]
+
+
+def test_a_record_added_between_the_two_readings_is_an_error(tmp_path: Path) -> None:
+    from rag.ingest.corpus import Corpus
+
+    f = tmp_path / "a.jsonl"
+    line = json.dumps({"title": "Only once", "abstract": "Stated once when the file was checked."}) + "\n"
+    f.write_text(line)
+    corpus = Corpus([f])
+    f.write_text(line + line)  # the same paper twice: same ids, but not the file that was checked
+    with pytest.raises(CorpusError, match="changed while it was being ingested"):
+        list(corpus.papers())
+
+
+def test_jsonl_lines_may_end_in_a_bare_cr_and_warnings_are_given_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rag.ingest.corpus import Corpus
+
+    f = tmp_path / "mac.jsonl"
+    rows = [{"title": f"Paper {i}", "abstract": f"About paper {i}, at some length."} for i in range(3)]
+    f.write_bytes("\r".join(json.dumps(r) for r in rows).encode() + b"\r")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with caplog.at_level(logging.WARNING):
+        papers = list(Corpus([f, empty]).papers())
+    assert [p.title for p in papers] == ["Paper 0", "Paper 1", "Paper 2"]
+    assert caplog.text.count("empty file") == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\r".join([json.dumps(rows[0]).encode(), b"{not json"]))
+    with pytest.raises(CorpusError, match=r"bad\.jsonl:2"):
+        Corpus([bad])

@@ -117,6 +117,24 @@ def test_a_large_ingest_writes_bm25_in_segments_as_it_goes(
     assert rag.search(" ".join(abstract.split()[:12]), k=1, settings=fresh_settings)[0].title == title
 
 
+def test_a_rebuild_writes_bm25_in_segments_too(
+    fresh_settings: Settings, tmp_path: Path, six_papers: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--rebuild` drops the index; its BM25 starts empty, not from the old folder (which would mean a full,
+    in-memory rebuild from Chroma at the end)."""
+    f = write_jsonl(tmp_path / "p.jsonl", six_papers)
+    rag.ingest([f], settings=fresh_settings, progress=False)
+
+    def no_rebuild(self: PaperIndex) -> None:
+        raise AssertionError("BM25 rebuilt from Chroma")
+
+    monkeypatch.setattr(PaperIndex, "rebuild_bm25", no_rebuild)
+    report = rag.ingest([f], rebuild=True, settings=fresh_settings, progress=False)
+    assert report.added == report.chunks > 0
+    lex = PaperIndex(fresh_settings).bm25()
+    assert lex.digest == ids_digest(index_ids(fresh_settings)) and len(lex.chunk_ids) == report.chunks
+
+
 def test_bm25_is_repaired_when_out_of_sync(fresh_settings: Settings, tmp_path: Path, six_papers: list) -> None:
     rag.ingest([write_jsonl(tmp_path / "p.jsonl", six_papers)], settings=fresh_settings, progress=False)
     folder = PaperIndex(fresh_settings).bm25_folder

@@ -1,10 +1,13 @@
 """BM25 over the same chunks as Chroma (bm25s), in segments that an ingest adds to, persisted without pickle.
 
-A full build is one segment. An ingest then adds a segment of the chunks it
-added and marks the chunks it removed as deleted, so a small ingest into a
-million-chunk index costs seconds, not a rebuild (LSM-style). Scores stay
-comparable across segments: each segment's precomputed scores carry its own
-IDF, and a query rescales them to the IDF of all segments together. Small
+A full build is one segment. An ingest then adds segments of the chunks it
+added (one per `SEGMENT_ROWS`, built as they arrive) and marks the chunks it
+removed as deleted, so a small ingest into a million-chunk index costs
+seconds, not a rebuild (LSM-style). Scores stay comparable across segments:
+each segment's precomputed scores carry its own IDF, and a query rescales
+them to the IDF of all segments together; lengths are normalised by the
+average of the first build (of a new index's first segment), which new
+segments do not change. Small
 segments are merged when there are more than `MAX_SEGMENTS`; a full rebuild
 (from Chroma, the source of truth) happens when deleted rows pass
 `MAX_DELETED` of the total, or when the saved index does not match the

@@ -299,12 +299,12 @@ class PaperIndex:
     def segment_builder(self, before: str | None) -> SegmentBuilder:
         """Where an ingest puts the chunks it adds; it keeps nothing when the saved BM25 is not at `before` (the
         collection's digest when the ingest began): the ingest then ends in a rebuild."""
+        if before == store.ids_digest([]):  # an empty index (new, or dropped for a rebuild): nothing to load
+            return SegmentBuilder(BM25Index(before, []))
         with self._lock:
             current = self._bm25
         if current is None or current.digest != before:
             current = load_bm25(self.bm25_folder)
-        if current is None and before == store.ids_digest([]):
-            current = BM25Index(before, [])  # a new index
         at_before = current is not None and before is not None and current.digest == before
         return SegmentBuilder(current if at_before else None)
 

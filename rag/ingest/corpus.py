@@ -61,28 +61,34 @@ class Corpus:
         progress: bool = False,
     ) -> None:
         """`progress`: a bar counting the records checked (a multi-GB file takes minutes to read)."""
-        self.files = list(files)
+        self.files = list({path.resolve(): path for path in files}.values())  # a file named twice is read once
         self._held: dict[Path, list[Record]] = {}  # the parsed records of the formats not streamed
         self._records: dict[str, int] = {}  # paper id -> records stating it
-        needs_titles = any(f.suffix.lower() not in (*STREAMED, ".csv", ".bib", ".ris", ".json") for f in self.files)
-        plain_titles: list[str] = []
+        self._stamps: dict[Path, tuple[int, int]] = {}  # streamed file -> (size, mtime) when checked
         bar = tqdm(desc="checking", unit=" records", file=sys.stderr, disable=not progress, mininterval=1.0)
+        for path in self.files:  # the held formats first: their run-together cards say whether titles are needed
+            if path.suffix.lower() not in STREAMED:
+                self._held[path] = records = list(iter_records(path))
+                bar.update(len(records))
+        held = [rec for records in self._held.values() for rec in records]
+        needs_titles = any(rec.run_together is not None for rec in held)
+        plain_titles = [rec.title for rec in held if rec.run_together is None] if needs_titles else []
         for path in self.files:
-            streamed = path.suffix.lower() in STREAMED
-            records: Iterable[Record] = iter_records(path)
-            if not streamed:
-                records = self._held.setdefault(path, list(records))
-            for rec in records:
+            if path in self._held:
+                continue
+            stat = path.stat() if path.is_file() else None
+            for rec in iter_records(path):
                 bar.update()
                 _check_size(rec, max_abstract_chars)
-                if rec.run_together is None:
-                    if needs_titles:
-                        plain_titles.append(rec.title)
-                    if streamed:
-                        self._count(rec)
+                self._count(rec)
+                if needs_titles:
+                    plain_titles.append(rec.title)
+            if stat is not None:
+                self._stamps[path] = (stat.st_size, stat.st_mtime_ns)
         bar.close()
-        held = [rec for records in self._held.values() for rec in records]
-        if any(rec.run_together is not None for rec in held):
+        for rec in held:
+            _check_size(rec, max_abstract_chars)
+        if needs_titles:
             resolve_run_together(held, [*plain_titles, *known_titles])
         for rec in held:
             self._count(rec)
@@ -94,18 +100,25 @@ class Corpus:
     def __len__(self) -> int:
         return len(self._records)
 
-    @property
-    def paper_ids(self) -> set[str]:
-        return set(self._records)
+    def __contains__(self, paper_id: object) -> bool:
+        return paper_id in self._records
 
     def papers(self) -> Iterator[Paper]:
         """Each paper once, merged from all its records, in the order their last record is read."""
         waiting: dict[str, list[Record]] = {}
+        done: set[str] = set()  # papers stated more than once, already yielded (one stated once cannot recur)
         for path in self.files:
-            for rec in self._held[path] if path in self._held else iter_records(path):
+            if path in self._held:
+                records: Iterable[Record] = self._held[path]
+            else:
+                stat = path.stat() if path.is_file() else None
+                if stat is None or self._stamps.get(path) != (stat.st_size, stat.st_mtime_ns):
+                    raise CorpusError(path, None, _CHANGED)
+                records = iter_records(path, warn=False)  # its warnings were given in the first pass
+            for rec in records:
                 pid = paper_id_for(rec.title)
                 wanted = self._records.get(pid)
-                if wanted is None:
+                if wanted is None or pid in done:
                     raise CorpusError(path, rec.line, _CHANGED)
                 if wanted == 1:
                     yield _merge([rec])
@@ -113,6 +126,7 @@ class Corpus:
                 group = waiting.setdefault(pid, [])
                 group.append(rec)
                 if len(group) == wanted:
+                    done.add(pid)
                     yield _merge(waiting.pop(pid))
         if waiting:
             rec = next(iter(waiting.values()))[0]

@@ -197,7 +197,7 @@ def _record_from_mapping(path: Path, line: int, row: dict[str, object]) -> Recor
     return Record(title, abstract, path.name, line, meta)
 
 
-def parse_jsonl(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[Record]:
+def parse_jsonl(path: Path, lines: Iterable[tuple[int, str]], warn: bool = True) -> Iterator[Record]:
     """One JSON object per line: {"title", "abstract", …} or a record of arXiv's metadata snapshot."""
     skipped = read = 0
     for number, line in lines:
@@ -218,24 +218,30 @@ def parse_jsonl(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[Record
                 skipped += 1
             continue
         yield _record_from_mapping(path, number, row)
-    if skipped:
+    if skipped and warn:
         log.warning("%s: %d arXiv record(s) without a title or an abstract skipped", path, skipped)
-    if not read:
+    if not read and warn:
         log.warning("%s: empty file, nothing to ingest", path)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(number, text) of each line, read one at a time: a million-record file is never held whole."""
+    """(number, text) of each line, read one at a time: a million-record file is never held whole.
+
+    A bare CR ends a line too (old Mac files); JSON cannot hold a raw CR inside a string, so nothing is cut.
+    """
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise CorpusError(path, None, f"cannot read it ({exc.strerror or exc})") from None
+    number = 0
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise CorpusError(path, number, NOT_UTF8) from None
+        for raw in handle:
+            for part in raw.rstrip(b"\r\n").split(b"\r"):
+                number += 1
+                try:
+                    yield number, part.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    raise CorpusError(path, number, NOT_UTF8) from None
 
 
 def _record_from_entry(path: Path, entry: Entry) -> Record:
@@ -282,17 +288,18 @@ def read_text(path: Path) -> str:
 STREAMED = (".jsonl", ".ndjson")  # read a line at a time; other formats are read whole
 
 
-def iter_records(path: Path) -> Iterator[Record]:
+def iter_records(path: Path, warn: bool = True) -> Iterator[Record]:
     """Records of one input file, by its extension (.jsonl, .csv, .bib, .ris, .json, anything else: listing).
 
-    JSON Lines files are streamed, so reading them again (an ingest reads its inputs twice) costs no memory.
+    JSON Lines files are streamed, so reading them again (an ingest reads its inputs twice) costs no memory;
+    `warn=False` for that second reading.
     """
     if not path.is_file():
         raise CorpusError(path, None, "no such file")
     check_content(path)
     suffix = path.suffix.lower()
     if suffix in STREAMED:
-        records: Iterable[Record] = parse_jsonl(path, _lines(path))
+        records: Iterable[Record] = parse_jsonl(path, _lines(path), warn)
     else:
         text = read_text(path)
         if not text.strip():

@@ -262,8 +262,7 @@ def _apply(index: PaperIndex, opened: Collections, corpus: Corpus, sync: bool, p
         embed_and_write(index, opened, diff.to_embed(corpus.papers(), bar), diff.records, bar.update)
     stale_papers: list[str] = []
     if sync:
-        input_ids = corpus.paper_ids
-        stale_papers = [pid for pid in _paper_ids(opened) if pid not in input_ids]
+        stale_papers = [pid for pid in _paper_ids(opened) if pid not in corpus]
         diff.stale += _chunk_ids_of(opened, stale_papers)
     if diff.stale or stale_papers:
         diff.writing()

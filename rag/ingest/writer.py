@@ -76,7 +76,7 @@ def _prepare(
         into.paper_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
         into.abstracts.append(paper.abstract)
         into.paper_metas.append(
-            replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.get(paper.paper_id))
+            replacing(paper_metadata(paper, len(paper_chunks), p_hash), old_records.pop(paper.paper_id, None))
         )
         for chunk, vector, (spans, vecs) in zip(
             paper_chunks, own, extras[offset : offset + len(paper_chunks)], strict=True
