@@ -37,6 +37,14 @@ parser.add_argument("--records", type=int, default=1_000_000, help="records in t
 parser.add_argument("--sample", type=int, default=2000, help="records ingested with the real MiniLM (0: none)")
 parser.add_argument("--embedded", action="store_true", help="the large run into an embedded index, not a server")
 parser.add_argument("--folder", type=Path, default=None, help="where the file and the index go (default: a temp)")
+parser.add_argument(
+    "--bm25-only",
+    type=int,
+    metavar="CHUNKS",
+    help="only the BM25 segment stage on CHUNKS chunks of such records: peak RSS with segments written and mapped "
+    "as they are built (what an ingest does) vs held in memory",
+)
+parser.add_argument("--bm25-child", nargs=2, metavar=("CHUNKS", "MODE"), help=argparse.SUPPRESS)
 parser.add_argument("--child", nargs=2, metavar=("FILE", "INDEX"), help=argparse.SUPPRESS)
 parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
 parser.add_argument("--minilm", action="store_true", help=argparse.SUPPRESS)
@@ -210,8 +218,44 @@ def main() -> None:
         print(f"{args.sample:,} records, int8 MiniLM: {r['papers_per_s']} papers/s, peak RSS {r['peak_rss_mb']} MB")
 
 
+def bm25_child(chunks: int, mode: str) -> None:
+    """Feed `chunks` chunk texts through the ingest's SegmentBuilder; print its peak RSS (one JSON line)."""
+    from rag.index.bm25 import BM25Index, SegmentBuilder
+    from rag.index.store import ids_digest
+
+    rng = random.Random(0)
+    words, cum, lengths = _vocabulary()
+    folder = Path(tempfile.mkdtemp(prefix="bench-bm25-")) if mode == "mapped" else None
+    new = SegmentBuilder(BM25Index(ids_digest([]), []), folder)
+    start = time.perf_counter()
+    for i in range(chunks):
+        new.add(f"c{i}", " ".join(rng.choices(words, cum_weights=cum, k=min(rng.choice(lengths), 190))))
+    segments = new.finish()
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "chunks": chunks,
+                "segments": [s.size for s in segments],
+                "seconds": round(time.perf_counter() - start, 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
+
+
+def bm25_only(chunks: int) -> None:
+    for mode in ("mapped", "in-memory"):
+        command = [sys.executable, str(Path(__file__).resolve()), "--bm25-child", str(chunks), mode]
+        print(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip(), flush=True)
+
+
 if __name__ == "__main__":
-    if args.child:
+    if args.bm25_child:
+        bm25_child(int(args.bm25_child[0]), args.bm25_child[1])
+    elif args.bm25_only:
+        bm25_only(args.bm25_only)
+    elif args.child:
         child(Path(args.child[0]), Path(args.child[1]), args.port, args.minilm)
     else:
         main()

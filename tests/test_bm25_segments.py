@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rag
@@ -109,10 +110,13 @@ def test_an_ingest_adds_a_bm25_segment_instead_of_rebuilding(
 def test_a_large_ingest_builds_segments_as_it_goes_and_ranks_like_one_build(tmp_path: Path) -> None:
     """An ingest's chunks become segments of SEGMENT_ROWS as they arrive (their texts are then let go)."""
     ids, texts = corpus(450, seed=3)
-    new = bm25.SegmentBuilder(bm25.BM25Index(ids_digest([]), []), rows=100)
+    folder = tmp_path / "bm25"
+    new = bm25.SegmentBuilder(bm25.BM25Index(ids_digest([]), []), folder, rows=100)
     for cid, text in zip(ids, texts, strict=True):
         new.add(cid, text)
     assert [s.size for s in new._segments] == [100] * 4  # built while adding, not at the end
+    assert sorted(p.name for p in folder.iterdir()) == sorted(s.name for s in new._segments)  # written at once
+    assert all(isinstance(s.model.scores["data"], np.memmap) for s in new._segments)  # and not held in memory
     joined = new.base.joined(new, [], "d", lambda _: []) if new.base is not None else None
     assert joined is not None and [s.size for s in joined.segments] == [100, 100, 100, 100, 50]
     full = bm25.build(ids, texts, "x", tmp_path / "full")

@@ -16,6 +16,7 @@ collection's digest (an ingest from another process, an interrupted one).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -160,11 +161,15 @@ class Segment:
 class SegmentBuilder:
     """Chunks an ingest adds, built into segments of `SEGMENT_ROWS` as they arrive: their texts are never all held.
 
-    Without a `base` (the ingest will rebuild BM25 from Chroma) it keeps nothing.
+    With a `folder`, each segment is written there as soon as it is built and kept memory-mapped, so the
+    ingest does not hold its matrices either (the manifest that names them is written at the end; until
+    then they are unreferenced and a later save removes them if the ingest dies). Without a `base` (the
+    ingest will rebuild BM25 from Chroma) it keeps nothing.
     """
 
-    def __init__(self, base: BM25Index | None, rows: int | None = None) -> None:
+    def __init__(self, base: BM25Index | None, folder: Path | None = None, rows: int | None = None) -> None:
         self.base = base
+        self._folder = folder
         self._rows = rows or SEGMENT_ROWS
         self._avgdl = (base.avgdl or None) if base is not None else None  # None: the first segment sets it
         self._ids: list[str] = []
@@ -180,11 +185,15 @@ class SegmentBuilder:
             self._flush()
 
     def _flush(self) -> None:
-        if self._ids:
-            segment = Segment.build(self._ids, self._texts, self._avgdl)
-            self._segments.append(segment)
-            self._avgdl = self._avgdl or segment.avgdl
-            self._ids, self._texts = [], []
+        if not self._ids:
+            return
+        segment = Segment.build(self._ids, self._texts, self._avgdl)
+        self._ids, self._texts = [], []
+        self._avgdl = self._avgdl or segment.avgdl
+        if self._folder is not None:
+            _write_segment(segment, self._folder)
+            segment = dataclasses.replace(_load_segment(self._folder / segment.name, mmap=True), avgdl=segment.avgdl)
+        self._segments.append(segment)
 
     def finish(self) -> list[Segment]:
         self._flush()
@@ -367,15 +376,8 @@ class BM25Index:
 
     def save(self, folder: Path) -> None:
         """Write new segments, then the manifest (atomically), then remove unreferenced segments."""
-        folder.mkdir(parents=True, exist_ok=True)
         for seg in self.segments:
-            target = folder / seg.name
-            if target.exists():
-                continue
-            tmp = Path(tempfile.mkdtemp(prefix=f".{seg.name}.", dir=folder))
-            seg.model.save(str(tmp), show_progress=False)
-            (tmp / _IDS).write_text(json.dumps(seg.chunk_ids))
-            tmp.rename(target)
+            _write_segment(seg, folder)
         manifest = {
             "digest": self.digest,
             "segments": [s.name for s in self.segments],
@@ -390,6 +392,18 @@ class BM25Index:
             for path in folder.iterdir():
                 if path.name not in keep and not path.name.startswith("."):
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _write_segment(seg: Segment, folder: Path) -> None:
+    """A segment's folder, written whole under a temporary name and renamed (unless it is there already)."""
+    target = folder / seg.name
+    if target.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{seg.name}.", dir=folder))
+    seg.model.save(str(tmp), show_progress=False)
+    (tmp / _IDS).write_text(json.dumps(seg.chunk_ids))
+    tmp.rename(target)
 
 
 def build(chunk_ids: list[str], texts: Sequence[str], digest: str, folder: Path) -> BM25Index:
@@ -421,9 +435,9 @@ class _Inconsistent(ValueError):
     pass
 
 
-def _load_segment(folder: Path) -> Segment:
+def _load_segment(folder: Path, mmap: bool = False) -> Segment:
     chunk_ids = [str(c) for c in json.loads((folder / _IDS).read_text())]
-    model = bm25s.BM25.load(str(folder), show_progress=False, allow_pickle=False)
+    model = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False, allow_pickle=False)
     # Files that parse but disagree (ids cut short, a matrix from another build) are rebuilt too.
     indices = model.scores["indices"]
     if int(model.scores["num_docs"]) != len(chunk_ids) or (len(indices) and int(indices.max()) >= len(chunk_ids)):

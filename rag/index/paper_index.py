@@ -300,13 +300,13 @@ class PaperIndex:
         """Where an ingest puts the chunks it adds; it keeps nothing when the saved BM25 is not at `before` (the
         collection's digest when the ingest began): the ingest then ends in a rebuild."""
         if before == store.ids_digest([]):  # an empty index (new, or dropped for a rebuild): nothing to load
-            return SegmentBuilder(BM25Index(before, []))
+            return SegmentBuilder(BM25Index(before, []), self.bm25_folder)
         with self._lock:
             current = self._bm25
         if current is None or current.digest != before:
             current = load_bm25(self.bm25_folder)
         at_before = current is not None and before is not None and current.digest == before
-        return SegmentBuilder(current if at_before else None)
+        return SegmentBuilder(current if at_before else None, self.bm25_folder)
 
     def update_bm25(self, new: SegmentBuilder, removed: Sequence[str], digest: str) -> BM25Index:
         """BM25 after an ingest: `new`'s segments added, `removed` marked deleted; rebuilt when that cannot be."""
