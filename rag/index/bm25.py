@@ -7,8 +7,9 @@ seconds, not a rebuild (LSM-style). Scores stay comparable across segments:
 each segment's precomputed scores carry its own IDF, and a query rescales
 them to the IDF of all segments together; lengths are normalised by the
 average of the first build (of a new index's first segment), which new
-segments do not change. Small
-segments are merged when there are more than `MAX_SEGMENTS`; a full rebuild
+segments do not change. Small segments are merged when there are more than
+`MAX_SEGMENTS`, at most `SEGMENT_ROWS` rows at a time (a large index keeps
+more segments than that: a query's cost is in its rows, not its segments); a full rebuild
 (from Chroma, the source of truth) happens when deleted rows pass
 `MAX_DELETED` of the total, or when the saved index does not match the
 collection's digest (an ingest from another process, an interrupted one).
@@ -41,7 +42,7 @@ from rag.text import stemmer
 _MANIFEST = "manifest.json"
 _IDS = "chunk_ids.json"
 MAX_SEGMENTS = 8
-SEGMENT_ROWS = 200_000  # chunks per segment an ingest builds, and per merge: bounds their memory
+SEGMENT_ROWS = 50_000  # chunks per segment an ingest builds, and per merge: bounds their memory (~0.35 GB)
 MAX_DELETED = 0.10  # share of all rows; more, and the index is rebuilt from Chroma
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it announces every index build at INFO
