@@ -182,8 +182,11 @@ def main() -> None:
     results: dict[str, Any] = {"folder": str(root)}
     if args.records:
         file = root / f"arxiv-{args.records}.jsonl"
-        results["file"] = write_arxiv_file(file, args.records)
-        print(f"wrote {file}: {results['file']}", flush=True)
+        if file.exists():  # a file this script wrote before (it is deleted after a finished run)
+            results["file"] = {"records": args.records, "file_mb": round(file.stat().st_size / 1e6, 1), "reused": True}
+        else:
+            results["file"] = write_arxiv_file(file, args.records)
+        print(f"{file}: {results['file']}", flush=True)
         proc, port = None, 0
         try:
             if not args.embedded:
