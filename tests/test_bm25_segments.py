@@ -146,3 +146,27 @@ def test_a_merge_reads_at_most_segment_rows(tmp_path: Path, monkeypatch: pytest.
         index, start = step, start + n
     assert fetched and max(fetched) <= 120  # only the small ones merged, within the bound
     assert len(index.chunk_ids) == sum(sizes) and sorted(index.chunk_ids) == sorted(ids[: sum(sizes)])
+
+
+def test_a_rebuild_of_a_large_collection_is_segmented_and_scores_exactly_as_one_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond SEGMENT_ROWS a rebuild spills texts to disk, sums their lengths, then builds segments with the exact
+    average length: short and long chunks score as in one build, and no segment's texts are held at once."""
+    rng = random.Random(5)
+    ids = [f"c{i}" for i in range(130)]
+    texts = [" ".join(rng.choices(VOCAB, k=5 if i < 65 else 40)) for i in range(130)]  # short, then long
+    monkeypatch.setattr(bm25, "SEGMENT_ROWS", 40)
+    built = bm25.build_streamed(zip(ids, texts, strict=True), lambda got: f"digest of {len(got)}", tmp_path / "s")
+    assert [s.size for s in built.segments] == [40, 40, 40, 10] and built.digest == "digest of 130"
+    monkeypatch.setattr(bm25, "SEGMENT_ROWS", 1000)
+    full = bm25.build(ids, texts, "x", tmp_path / "full")
+    assert built.avgdl == pytest.approx(full.avgdl)
+    for query in ("sparse lottery ticket", "graph molecule robust", "scaling law language"):
+        got, want = dict(built.search(query, 130)), dict(full.search(query, 130))
+        assert got.keys() == want.keys() and got == pytest.approx(want, rel=1e-4)
+    loaded = bm25.load(tmp_path / "s")
+    assert loaded is not None and [s.size for s in loaded.segments] == [40, 40, 40, 10]
+    assert not [p for p in (tmp_path / "s").iterdir() if p.is_file() and p.name != "manifest.json"]  # no spill left
+    small = bm25.build_streamed(zip(ids[:30], texts[:30], strict=True), lambda got: "d", tmp_path / "one")
+    assert [s.size for s in small.segments] == [30]  # up to SEGMENT_ROWS: one segment, as a build

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -411,6 +411,52 @@ def build(chunk_ids: list[str], texts: Sequence[str], digest: str, folder: Path)
     """Index `texts` as one segment and save it (a reader never sees half an index)."""
     segments = [Segment.build(chunk_ids, texts)] if texts else []
     index = BM25Index(digest, segments, avgdl=segments[0].avgdl if segments else 0.0)
+    index.save(folder)
+    return index
+
+
+def build_streamed(
+    records: Iterable[tuple[str, str]], digest_of: Callable[[list[str]], str], folder: Path
+) -> BM25Index:
+    """Index every (chunk id, text) of `records` and save it, in bounded memory however many there are.
+
+    Up to `SEGMENT_ROWS` chunks this is `build`: one segment. Beyond, the texts spill to a temporary file
+    while their lengths are summed, then segments of `SEGMENT_ROWS` are built with the exact average
+    length (so every chunk scores as in one build), each written and mapped as soon as it is built.
+    """
+    ids: list[str] = []
+    texts: list[str] = []
+    rest = iter(records)
+    for chunk_id, text in rest:
+        ids.append(chunk_id)
+        texts.append(text)
+        if len(texts) > SEGMENT_ROWS:
+            break
+    else:
+        return build(ids, texts, digest_of(ids), folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as spill:
+        lengths = 0
+
+        def spilled(batch: list[str]) -> list[str]:
+            nonlocal lengths
+            lengths += sum(len(t) for t in _tokens(batch))
+            spill.writelines(json.dumps(text) + "\n" for text in batch)
+            return []
+
+        texts = spilled(texts)
+        for chunk_id, text in rest:
+            ids.append(chunk_id)
+            texts.append(text)
+            if len(texts) >= SEGMENT_ROWS:
+                texts = spilled(texts)
+        spilled(texts)
+        avgdl = lengths / len(ids)
+        spill.seek(0)
+        new = SegmentBuilder(BM25Index("", [], avgdl=avgdl), folder)
+        for chunk_id, line in zip(ids, spill, strict=True):
+            new.add(chunk_id, json.loads(line))
+        index = BM25Index(digest_of(ids), new.finish(), avgdl=avgdl)
     index.save(folder)
     return index
 

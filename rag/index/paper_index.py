@@ -24,7 +24,7 @@ from filelock import FileLock
 from rag.config import Settings
 from rag.index import store
 from rag.index.bm25 import BM25Index, SegmentBuilder, Weight
-from rag.index.bm25 import build as build_bm25
+from rag.index.bm25 import build_streamed as build_bm25
 from rag.index.bm25 import load as load_bm25
 from rag.index.embedder import Embedder, SpanEmbedder, make_embedder
 from rag.index.errors import index_errors
@@ -286,14 +286,11 @@ class PaperIndex:
         """Rebuild BM25 from what Chroma holds now (Chroma is the source of truth)."""
         opened = self.open()
         assert opened is not None
-        ids, texts = [], []
-        for chunk_id, doc, _ in store.iter_records(opened.chunks):
-            ids.append(chunk_id)
-            texts.append(doc)
-        built = build_bm25(ids, texts, store.ids_digest(ids), self.bm25_folder)
+        chunks = ((chunk_id, doc) for chunk_id, doc, _ in store.iter_records(opened.chunks))
+        built = build_bm25(chunks, store.ids_digest, self.bm25_folder)  # bounded memory at any size
         with self._lock:
             self._bm25 = built
-        log.info("BM25 index rebuilt over %d chunks", len(ids))
+        log.info("BM25 index rebuilt over %d chunks", built.rows)
         return built
 
     def segment_builder(self, before: str | None) -> SegmentBuilder:
