@@ -294,3 +294,13 @@ def test_the_conversation_carries_cited_ids_and_a_rewritten_question_can_be_aske
     assert any("Searched for: “What memory does it save? \\(" in str(m["content"]) for m in chat)
     _, chat, history = list(respond("What memory does it save?", chat, history, 5, bundled_settings, True))[-1]
     assert history[-1]["searched"] == "What memory does it save?"  # as typed, without the conversation
+
+
+def test_an_address_like_label_or_title_is_not_turned_into_a_mail_link() -> None:
+    """Gradio's Markdown links "name@host.tld": a local model's label "qwen2.5-1.5b@127.0.0.1:57291" was one."""
+    import html
+
+    text = "answered by qwen2.5-1.5b@127.0.0.1:57291; write to ada@example.org"
+    shown = escape(text, links=False)
+    assert "@" not in shown  # nothing for the autolinker to find
+    assert html.unescape(shown).replace("\\", "") == text

@@ -69,8 +69,10 @@ def _escape_plain(text: str, math: bool = False) -> str:
             out += [_escape_plain(text[pos:start]), _MATH_OPEN, latex, _MATH_CLOSE]
             pos = end
         return "".join(out) + _escape_plain(text[pos:])
-    # "www." and "scheme://" would be auto-linked, with our backslashes inside the link: break the patterns.
+    # "www.", "scheme://" and "name@host.tld" would be auto-linked (a model's label "qwen2.5-1.5b@127.0.0.1"
+    # became a mailto link): break the patterns; "&#64;" still shows "@".
     escaped = html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False).replace("://", ":\\/\\/")
+    escaped = escaped.replace("@", "&#64;")
     return _WWW.sub(lambda m: m.group(0)[:3] + "\\.", escaped)
 
 
