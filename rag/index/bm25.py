@@ -191,9 +191,10 @@ class SegmentBuilder:
         segment = Segment.build(self._ids, self._texts, self._avgdl)
         self._ids, self._texts = [], []
         self._avgdl = self._avgdl or segment.avgdl
-        if self._folder is not None:
+        if self._folder is not None:  # the same segment, its matrices mapped from the files just written
             _write_segment(segment, self._folder)
-            segment = dataclasses.replace(_load_segment(self._folder / segment.name, mmap=True), avgdl=segment.avgdl)
+            mapped = bm25s.BM25.load(str(self._folder / segment.name), mmap=True, show_progress=False)
+            segment = dataclasses.replace(segment, model=mapped)
         self._segments.append(segment)
 
     def finish(self) -> list[Segment]:
