@@ -286,7 +286,11 @@ class PaperIndex:
         """Rebuild BM25 from what Chroma holds now (Chroma is the source of truth)."""
         opened = self.open()
         assert opened is not None
-        chunks = ((chunk_id, doc) for chunk_id, doc, _ in store.iter_records(opened.chunks))
+        chunks = (  # documents only: a chunk's metadata carries its sentence vectors, not needed here
+            (chunk_id, doc or "")
+            for page in store.pages(opened.chunks, ["documents"])
+            for chunk_id, doc in zip(page["ids"], page["documents"] or [], strict=True)
+        )
         built = build_bm25(chunks, store.ids_digest, self.bm25_folder)  # bounded memory at any size
         with self._lock:
             self._bm25 = built

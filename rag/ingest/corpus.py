@@ -69,6 +69,8 @@ class Corpus:
         for path in self.files:  # the held formats first: their run-together cards say whether titles are needed
             if path.suffix.lower() not in STREAMED:
                 self._held[path] = records = list(iter_records(path))
+                for rec in records:
+                    _check_size(rec, max_abstract_chars)
                 bar.update(len(records))
         held = [rec for records in self._held.values() for rec in records]
         needs_titles = any(rec.run_together is not None for rec in held)
@@ -86,8 +88,6 @@ class Corpus:
             if stat is not None:
                 self._stamps[path] = (stat.st_size, stat.st_mtime_ns)
         bar.close()
-        for rec in held:
-            _check_size(rec, max_abstract_chars)
         if needs_titles:
             resolve_run_together(held, [*plain_titles, *known_titles])
         for rec in held:
