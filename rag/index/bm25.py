@@ -4,10 +4,11 @@ A full build is one segment. An ingest then adds segments of the chunks it
 added (one per `SEGMENT_ROWS`, built as they arrive) and marks the chunks it
 removed as deleted, so a small ingest into a million-chunk index costs
 seconds, not a rebuild (LSM-style). Scores stay comparable across segments:
-each segment's precomputed scores carry its own IDF, and a query rescales
-them to the IDF of all segments together; lengths are normalised by the
-average of the first build (of a new index's first segment), which new
-segments do not change. Small segments are merged when there are more than
+each segment's precomputed scores carry its own IDF and the average chunk
+length it was built with; a query rescales them to the IDF of all segments
+together and, from the chunk lengths each segment keeps, to the average
+length of all rows when that has moved (short abstracts first, long ones
+later), so every chunk scores as in one build. Small segments are merged when there are more than
 `MAX_SEGMENTS`, at most `SEGMENT_ROWS` rows at a time (a large index keeps
 more segments than that: a query's cost is in its rows, not its segments); a full rebuild
 (from Chroma, the source of truth) happens when deleted rows pass
@@ -41,6 +42,9 @@ from rag.text import stemmer
 
 _MANIFEST = "manifest.json"
 _IDS = "chunk_ids.json"
+_LENGTHS = "lengths.npy"  # tokens per row, beside bm25s' files in a segment's folder
+_NORM = "normalised_by.json"  # the average length a segment's scores were built with
+RENORMALISE = 0.005  # relative drift of the average length beyond which a query renormalises a segment
 MAX_SEGMENTS = 8
 SEGMENT_ROWS = 50_000  # chunks per segment an ingest builds, and per merge: bounds their memory (~0.35 GB)
 MAX_DELETED = 0.10  # share of all rows; more, and the index is rebuilt from Chroma
@@ -135,19 +139,36 @@ class Segment:
     name: str
     chunk_ids: list[str]
     model: bm25s.BM25
-    avgdl: float = 0.0  # its own average length in tokens (known when built here)
+    lengths: np.ndarray | None = None  # tokens per row; None in a segment saved before they were kept
+    normalised_by: float = 0.0  # the average length its scores were built with
 
     @classmethod
     def build(cls, chunk_ids: list[str], texts: Sequence[str], avgdl: float | None = None) -> Segment:
-        """`avgdl`: the average chunk length (in tokens) of the index this segment joins; None for a full build."""
+        """`avgdl`: the average chunk length (in tokens) of the index this segment joins; None: its own."""
         tokens = _tokens(texts)
+        lengths = np.array([len(t) for t in tokens], dtype=np.int32)
         model = _BM25(avgdl)
         model.index(tokens, show_progress=False)
-        return cls(uuid.uuid4().hex[:12], chunk_ids, model, float(np.mean([len(t) for t in tokens])))
+        return cls(uuid.uuid4().hex[:12], chunk_ids, model, lengths, avgdl or float(lengths.mean()))
 
     @property
     def size(self) -> int:
         return len(self.chunk_ids)
+
+    def renormalised(self, rows: np.ndarray, contributions: np.ndarray, idf: float, avgdl: float) -> np.ndarray:
+        """`contributions` of `rows` as if built with average length `avgdl`.
+
+        bm25s stores idf * tf / (tf + K) with K = k1 * (1 - b + b * length / average): the term frequency is
+        recovered exactly (it is a whole number), then scored with the new K."""
+        drift = abs(avgdl - self.normalised_by)
+        if self.lengths is None or not idf or self.normalised_by <= 0 or drift <= RENORMALISE * avgdl:
+            return contributions
+        k1, b = float(self.model.k1), float(self.model.b)
+        lengths = self.lengths[rows].astype(np.float64)
+        part = np.minimum(contributions.astype(np.float64) / idf, 1 - 1e-9)
+        tf = np.maximum(np.rint(part * k1 * (1 - b + b * lengths / self.normalised_by) / (1 - part)), 1.0)
+        rescored: np.ndarray = (idf * tf / (tf + k1 * (1 - b + b * lengths / avgdl))).astype(np.float32)
+        return rescored
 
     def postings(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(rows, score contributions with this segment's IDF) of a token; None when absent."""
@@ -190,7 +211,7 @@ class SegmentBuilder:
             return
         segment = Segment.build(self._ids, self._texts, self._avgdl)
         self._ids, self._texts = [], []
-        self._avgdl = self._avgdl or segment.avgdl
+        self._avgdl = self._avgdl or segment.normalised_by
         if self._folder is not None:  # the same segment, its matrices mapped from the files just written
             _write_segment(segment, self._folder)
             mapped = bm25s.BM25.load(str(self._folder / segment.name), mmap=True, show_progress=False)
@@ -214,9 +235,15 @@ class BM25Index:
     digest: str
     segments: list[Segment]
     deleted: frozenset[str] = frozenset()
-    avgdl: float = 0.0  # the average chunk length of the last full build: new segments normalise by it
+    avgdl: float = 0.0  # the average chunk length new segments are built with (a query renormalises them)
     _long: list[str] | None = field(default=None, repr=False)
     _vocab: frozenset[str] | None = field(default=None, repr=False)
+    _mean: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """The average length of all rows (deleted ones too, as in the IDF); 0 when a segment has no lengths."""
+        if self.segments and all(seg.lengths is not None for seg in self.segments):
+            self._mean = sum(int(seg.lengths.sum()) for seg in self.segments if seg.lengths is not None) / self.rows
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -250,6 +277,8 @@ class BM25Index:
                     continue
                 rows, contributions = posting  # a token's rows are distinct: no repeated index
                 own = _idf(seg.size, len(rows))
+                if self._mean:
+                    contributions = seg.renormalised(rows, contributions, own, self._mean)
                 scores[rows] += contributions * np.float32(weight / own if own else 0.0)
             if masks is not None:
                 scores[~masks[n]] = 0.0
@@ -373,11 +402,12 @@ class BM25Index:
                 deleted -= {cid for seg in small for cid in seg.chunk_ids}
                 merged = [Segment.build(ids, fetch_texts(ids), self.avgdl or None)] if ids else []
                 segments = [seg for seg in segments if all(seg is not s for s in small)] + merged
-        avgdl = self.avgdl or (segments[0].avgdl if segments else 0.0)
+        avgdl = self.avgdl or (segments[0].normalised_by if segments else 0.0)
         return BM25Index(digest, segments, frozenset(deleted), avgdl)
 
     def save(self, folder: Path) -> None:
         """Write new segments, then the manifest (atomically), then remove unreferenced segments."""
+        folder.mkdir(parents=True, exist_ok=True)
         for seg in self.segments:
             _write_segment(seg, folder)
         manifest = {
@@ -405,13 +435,16 @@ def _write_segment(seg: Segment, folder: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{seg.name}.", dir=folder))
     seg.model.save(str(tmp), show_progress=False)
     (tmp / _IDS).write_text(json.dumps(seg.chunk_ids))
+    if seg.lengths is not None:
+        np.save(tmp / _LENGTHS, seg.lengths, allow_pickle=False)
+        (tmp / _NORM).write_text(json.dumps(seg.normalised_by))
     tmp.rename(target)
 
 
 def build(chunk_ids: list[str], texts: Sequence[str], digest: str, folder: Path) -> BM25Index:
     """Index `texts` as one segment and save it (a reader never sees half an index)."""
     segments = [Segment.build(chunk_ids, texts)] if texts else []
-    index = BM25Index(digest, segments, avgdl=segments[0].avgdl if segments else 0.0)
+    index = BM25Index(digest, segments, avgdl=segments[0].normalised_by if segments else 0.0)
     index.save(folder)
     return index
 
@@ -421,43 +454,18 @@ def build_streamed(
 ) -> BM25Index:
     """Index every (chunk id, text) of `records` and save it, in bounded memory however many there are.
 
-    Up to `SEGMENT_ROWS` chunks this is `build`: one segment. Beyond, the texts spill to a temporary file
-    while their lengths are summed, then segments of `SEGMENT_ROWS` are built with the exact average
-    length (so every chunk scores as in one build), each written and mapped as soon as it is built.
+    Up to `SEGMENT_ROWS` chunks this is `build`: one segment. Beyond, segments of `SEGMENT_ROWS` are built
+    as the records arrive, each written and mapped at once; a query renormalises them to the average
+    length of all rows (see `Segment.renormalised`), so every chunk scores as in one build.
     """
     ids: list[str] = []
-    texts: list[str] = []
-    rest = iter(records)
-    for chunk_id, text in rest:
+    new = SegmentBuilder(BM25Index("", []), folder)
+    for chunk_id, text in records:
         ids.append(chunk_id)
-        texts.append(text)
-        if len(texts) > SEGMENT_ROWS:
-            break
-    else:
-        return build(ids, texts, digest_of(ids), folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as spill:
-        lengths = 0
-
-        def spilled(batch: list[str]) -> list[str]:
-            nonlocal lengths
-            lengths += sum(len(t) for t in _tokens(batch))
-            spill.writelines(json.dumps(text) + "\n" for text in batch)
-            return []
-
-        texts = spilled(texts)
-        for chunk_id, text in rest:
-            ids.append(chunk_id)
-            texts.append(text)
-            if len(texts) >= SEGMENT_ROWS:
-                texts = spilled(texts)
-        spilled(texts)
-        avgdl = lengths / len(ids)
-        spill.seek(0)
-        new = SegmentBuilder(BM25Index("", [], avgdl=avgdl), folder)
-        for chunk_id, line in zip(ids, spill, strict=True):
-            new.add(chunk_id, json.loads(line))
-        index = BM25Index(digest_of(ids), new.finish(), avgdl=avgdl)
+        new.add(chunk_id, text)
+    segments = new.finish()
+    whole = BM25Index(digest_of(ids), segments)
+    index = BM25Index(whole.digest, segments, avgdl=whole._mean or (segments[0].normalised_by if segments else 0.0))
     index.save(folder)
     return index
 
@@ -467,9 +475,10 @@ def load(folder: Path) -> BM25Index | None:
     for _ in range(3):  # a writer may swap the manifest and remove a segment while we read
         try:
             manifest = json.loads((folder / _MANIFEST).read_text())
-            segments = [_load_segment(folder / str(name)) for name in manifest["segments"]]
+            avgdl = float(manifest.get("avgdl", 0.0))
+            segments = [_load_segment(folder / str(name), avgdl) for name in manifest["segments"]]
             deleted = frozenset(map(str, manifest.get("deleted", [])))
-            return BM25Index(str(manifest["digest"]), segments, deleted, float(manifest.get("avgdl", 0.0)))
+            return BM25Index(str(manifest["digest"]), segments, deleted, avgdl)
         except _Inconsistent:
             log.warning("the BM25 index in %s is inconsistent; rebuilding it", folder)
             return None
@@ -483,11 +492,16 @@ class _Inconsistent(ValueError):
     pass
 
 
-def _load_segment(folder: Path, mmap: bool = False) -> Segment:
+def _load_segment(folder: Path, avgdl: float, mmap: bool = False) -> Segment:
     chunk_ids = [str(c) for c in json.loads((folder / _IDS).read_text())]
     model = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False, allow_pickle=False)
     # Files that parse but disagree (ids cut short, a matrix from another build) are rebuilt too.
     indices = model.scores["indices"]
     if int(model.scores["num_docs"]) != len(chunk_ids) or (len(indices) and int(indices.max()) >= len(chunk_ids)):
         raise _Inconsistent(folder)
-    return Segment(folder.name, chunk_ids, model)
+    if not (folder / _LENGTHS).exists():  # saved before lengths were kept: scored as built
+        return Segment(folder.name, chunk_ids, model, None, avgdl)
+    lengths = np.load(folder / _LENGTHS, mmap_mode="r" if mmap else None, allow_pickle=False)
+    if len(lengths) != len(chunk_ids):
+        raise _Inconsistent(folder)
+    return Segment(folder.name, chunk_ids, model, lengths, float(json.loads((folder / _NORM).read_text())))
