@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -238,6 +239,38 @@ def test_a_large_jsonl_file_is_streamed_not_held(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert count == len(corpus) == 6000
     assert f_mb > 5 and checked < f_mb / 5 and read < f_mb / 5, (f_mb, checked, read)
+
+
+def test_a_large_csv_is_streamed_too_with_line_breaks_inside_quotes_and_lines_named(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from rag.ingest.corpus import Corpus
+
+    big = tmp_path / "export.csv"
+    with big.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["title", "abstract", "year"])
+        for i in range(6000):
+            writer.writerow([f"Paper {i} on sparse networks", f"Abstract {i}.\nSecond line. " + "Words. " * 150, 2020])
+    f_mb = big.stat().st_size / 1e6
+    tracemalloc.start()
+    corpus = Corpus([big])
+    checked = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.reset_peak()
+    papers, count = [], 0
+    for paper in corpus.papers():
+        count += 1
+        papers += [paper] if count <= 3 else []
+    read = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    assert count == len(corpus) == 6000 and f_mb > 5 and checked < f_mb / 5 and read < f_mb / 5, (checked, read)
+    assert papers[1].abstract.startswith("Abstract 1. Second line.") and papers[1].metadata["year"] == "2020"
+    bad = tmp_path / "bad.csv"
+    bad.write_text('\n\ntitle,abstract\n"A title","An abstract long enough"\n,"a row without its title"\n')
+    with pytest.raises(CorpusError, match=r"bad.csv:5"):  # the blank lines before the header are counted
+        parse_file(bad)
+    (tmp_path / "empty.csv").write_text("\n\n")
+    assert parse_file(tmp_path / "empty.csv") == []
 
 
 def test_duplicates_are_merged_while_streaming_and_a_changed_file_is_an_error(tmp_path: Path) -> None:

@@ -47,10 +47,10 @@ class Corpus:
     """The inputs of an ingest, checked and counted but not held: `papers()` reads them again, one at a time.
 
     The first pass (here) raises `CorpusError` on the first malformed input, before anything is
-    written, and keeps only a count of records per paper id. JSON Lines files are then streamed a
-    second time; the other formats (small by nature: listings, reference exports, CSV) are kept as
-    parsed. A paper stated once is yielded as soon as it is read; one stated several times waits
-    until its last record, so memory grows with the duplicates, not with the collection.
+    written, and keeps only a count of records per paper id. JSON Lines and CSV files are then streamed
+    a second time; the other formats (small by nature: listings, reference exports) are kept as parsed.
+    A paper stated once is yielded as soon as it is read; one stated several times waits until its
+    last record, so memory grows with the duplicates, not with the collection.
     """
 
     def __init__(

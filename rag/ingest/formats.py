@@ -8,7 +8,7 @@ file and line of the first problem, so nothing is indexed from a bad file.
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import json
 import logging
 import re
@@ -224,10 +224,11 @@ def parse_jsonl(path: Path, lines: Iterable[tuple[int, str]], warn: bool = True)
         log.warning("%s: empty file, nothing to ingest", path)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def _lines(path: Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
     """(number, text) of each line, read one at a time: a million-record file is never held whole.
 
     A bare CR ends a line too (old Mac files); JSON cannot hold a raw CR inside a string, so nothing is cut.
+    `keep_ends`: lines as read, ending and all (what the csv module wants, for line breaks inside quotes).
     """
     try:
         handle = path.open("rb")
@@ -236,7 +237,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     number = 0
     with handle:
         for raw in handle:
-            for part in raw.rstrip(b"\r\n").split(b"\r"):
+            for part in [raw] if keep_ends else raw.rstrip(b"\r\n").split(b"\r"):
                 number += 1
                 try:
                     yield number, part.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -255,21 +256,27 @@ def parse_references(path: Path, text: str, kind: str) -> list[Record]:
     return [_record_from_entry(path, entry) for entry in parser(path, text).entries]
 
 
-def parse_csv(path: Path, text: str) -> list[Record]:
-    """A CSV with a header row naming title and abstract columns, separated by commas, semicolons or tabs."""
-    header = next((line for line in text.splitlines() if line.strip()), "")
-    reader = csv.DictReader(io.StringIO(text), delimiter=csv_delimiter(header))
+def parse_csv(path: Path, lines: Iterable[tuple[int, str]], warn: bool = True) -> Iterator[Record]:
+    """A CSV with a header row naming title and abstract columns, separated by commas, semicolons or tabs.
+
+    `lines`: (number, text with its ending), read as they come, so a large CSV is streamed like JSON Lines."""
+    numbered = iter(lines)
+    start, header = next(((n, line) for n, line in numbered if line.strip()), (0, ""))  # blank lines before it
+    if not start:
+        if warn:
+            log.warning("%s: empty file, nothing to ingest", path)
+        return
+    reader = csv.DictReader(itertools.chain([header], (line for _, line in numbered)), delimiter=csv_delimiter(header))
+    offset = start - 1  # reader.line_num counts from the header
     fields = [f.strip() for f in reader.fieldnames or []]
     if "title" not in fields or "abstract" not in fields:
-        raise CorpusError(path, 1, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
-    records = []
+        raise CorpusError(path, start, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
     try:
         for row in reader:
             clean = {(k or "").strip(): v for k, v in row.items() if k is not None}
-            records.append(_record_from_mapping(path, reader.line_num, dict(clean)))
+            yield _record_from_mapping(path, offset + reader.line_num, dict(clean))
     except csv.Error as exc:
-        raise CorpusError(path, reader.line_num, f"malformed CSV ({exc})") from None
-    return records
+        raise CorpusError(path, offset + reader.line_num, f"malformed CSV ({exc})") from None
 
 
 def read_text(path: Path) -> str:
@@ -285,29 +292,29 @@ def read_text(path: Path) -> str:
         raise CorpusError(path, line, NOT_UTF8) from None
 
 
-STREAMED = (".jsonl", ".ndjson")  # read a line at a time; other formats are read whole
+STREAMED = (".jsonl", ".ndjson", ".csv")  # read a line at a time; other formats are read whole
 
 
 def iter_records(path: Path, warn: bool = True) -> Iterator[Record]:
     """Records of one input file, by its extension (.jsonl, .csv, .bib, .ris, .json, anything else: listing).
 
-    JSON Lines files are streamed, so reading them again (an ingest reads its inputs twice) costs no memory;
-    `warn=False` for that second reading.
+    JSON Lines and CSV files are streamed, so reading them again (an ingest reads its inputs twice) costs no
+    memory; `warn=False` for that second reading.
     """
     if not path.is_file():
         raise CorpusError(path, None, "no such file")
     check_content(path)
     suffix = path.suffix.lower()
-    if suffix in STREAMED:
-        records: Iterable[Record] = parse_jsonl(path, _lines(path), warn)
+    if suffix == ".csv":
+        records: Iterable[Record] = parse_csv(path, _lines(path, keep_ends=True), warn)
+    elif suffix in STREAMED:
+        records = parse_jsonl(path, _lines(path), warn)
     else:
         text = read_text(path)
         if not text.strip():
             log.warning("%s: empty file, nothing to ingest", path)
             return
-        if suffix == ".csv":
-            records = parse_csv(path, text)
-        elif suffix in (".bib", ".ris", ".json"):
+        if suffix in (".bib", ".ris", ".json"):
             records = parse_references(path, text, suffix[1:])
         else:
             records = parse_listing(path, text)
