@@ -269,6 +269,12 @@ def test_a_large_csv_is_streamed_too_with_line_breaks_inside_quotes_and_lines_na
     bad.write_text('\n\ntitle,abstract\n"A title","An abstract long enough"\n,"a row without its title"\n')
     with pytest.raises(CorpusError, match=r"bad.csv:5"):  # the blank lines before the header are counted
         parse_file(bad)
+    mac = tmp_path / "mac.csv"  # bare CR line endings, one inside a quoted field
+    mac.write_bytes(b'title,abstract\rT1,"An abstract long enough,\rover two lines"\rT2,"Another abstract here"\r')
+    assert [(r.title, r.line, r.abstract) for r in parse_file(mac)] == [
+        ("T1", 3, "An abstract long enough, over two lines"),
+        ("T2", 4, "Another abstract here"),
+    ]
     (tmp_path / "empty.csv").write_text("\n\n")
     assert parse_file(tmp_path / "empty.csv") == []
 

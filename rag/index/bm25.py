@@ -482,7 +482,7 @@ def load(folder: Path) -> BM25Index | None:
         except _Inconsistent:
             log.warning("the BM25 index in %s is inconsistent; rebuilding it", folder)
             return None
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+        except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError):  # EOFError: an empty .npy
             if not (folder / _MANIFEST).exists():
                 return None
     return None

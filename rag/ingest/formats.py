@@ -224,6 +224,9 @@ def parse_jsonl(path: Path, lines: Iterable[tuple[int, str]], warn: bool = True)
         log.warning("%s: empty file, nothing to ingest", path)
 
 
+_AFTER_BARE_CR = re.compile(rb"(?<=\r)(?!\n)")  # where a line ends in a bare CR, its ending kept
+
+
 def _lines(path: Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
     """(number, text) of each line, read one at a time: a million-record file is never held whole.
 
@@ -237,7 +240,8 @@ def _lines(path: Path, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
     number = 0
     with handle:
         for raw in handle:
-            for part in [raw] if keep_ends else raw.rstrip(b"\r\n").split(b"\r"):
+            parts = [p for p in _AFTER_BARE_CR.split(raw) if p] if keep_ends else raw.rstrip(b"\r\n").split(b"\r")
+            for part in parts:
                 number += 1
                 try:
                     yield number, part.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -268,10 +272,10 @@ def parse_csv(path: Path, lines: Iterable[tuple[int, str]], warn: bool = True) -
         return
     reader = csv.DictReader(itertools.chain([header], (line for _, line in numbered)), delimiter=csv_delimiter(header))
     offset = start - 1  # reader.line_num counts from the header
-    fields = [f.strip() for f in reader.fieldnames or []]
-    if "title" not in fields or "abstract" not in fields:
-        raise CorpusError(path, start, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
     try:
+        fields = [f.strip() for f in reader.fieldnames or []]
+        if "title" not in fields or "abstract" not in fields:
+            raise CorpusError(path, start, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
         for row in reader:
             clean = {(k or "").strip(): v for k, v in row.items() if k is not None}
             yield _record_from_mapping(path, offset + reader.line_num, dict(clean))
