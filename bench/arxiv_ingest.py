@@ -48,7 +48,6 @@ parser.add_argument("--bm25-child", nargs=2, metavar=("CHUNKS", "MODE"), help=ar
 parser.add_argument("--child", nargs=2, metavar=("FILE", "INDEX"), help=argparse.SUPPRESS)
 parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
 parser.add_argument("--minilm", action="store_true", help=argparse.SUPPRESS)
-args = parser.parse_args()
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-']*[A-Za-z]|\d+(?:\.\d+)?")
 _CATEGORIES = "cs.LG cs.CV cs.CL cs.AI cs.NE stat.ML math.OC cs.IR cs.RO eess.SP".split()
@@ -254,6 +253,7 @@ def bm25_only(chunks: int) -> None:
 
 
 if __name__ == "__main__":
+    args = parser.parse_args()  # here, so other scripts can import the record writer
     if args.bm25_child:
         bm25_child(int(args.bm25_child[0]), args.bm25_child[1])
     elif args.bm25_only:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -40,3 +41,16 @@ def test_the_arxiv_ingest_bench_measures_a_small_file(tmp_path: Path) -> None:
     chunks = re.search(r"([\d,]+) chunks", summary)
     assert chunks and int(chunks.group(1).replace(",", "")) > 400  # abstract-length records: over a chunk each
     assert "ingesting" in (tmp_path / "ingest.log").read_text()
+
+
+@pytest.mark.slow
+def test_the_bm25_renormalise_bench_times_both_and_renormalised_ranks_as_one_build() -> None:
+    script = BENCH / "bm25_renormalise.py"
+    command = [sys.executable, str(script), "--chunks", "4000", "--segment-rows", "1000", "--queries", "20"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["segments"] == [1000] * 4 and result["avg_length_all"] > 2 * result["avg_length_first_segment"]
+    assert result["top50_shared_with_one_build_renormalised"] >= 0.98
+    assert result["top50_shared_with_one_build_as_built"] < result["top50_shared_with_one_build_renormalised"]
+    assert all(result[k][0] > 0 for k in ("p50_p95_ms_renormalised", "p50_p95_ms_as_built"))
