@@ -188,6 +188,11 @@ def test_empty_file_warns_and_yields_nothing(tmp_path: Path, caplog: pytest.LogC
     with caplog.at_level(logging.WARNING):
         assert load_corpus([f]) == []
     assert "empty file" in caplog.text and "empty.jsonl" in caplog.text
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("title,abstract\n")
+    with caplog.at_level(logging.WARNING):
+        assert load_corpus([header_only]) == []
+    assert "header.csv: a header and no rows" in caplog.text
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -277,6 +282,10 @@ def test_a_large_csv_is_streamed_too_with_line_breaks_inside_quotes_and_lines_na
     ]
     (tmp_path / "empty.csv").write_text("\n\n")
     assert parse_file(tmp_path / "empty.csv") == []
+    open_quote = tmp_path / "quote.csv"
+    open_quote.write_text('title,abstract,"note\nT1,"An abstract long enough here",x\n')
+    with pytest.raises(CorpusError, match=r"quote.csv:1: the header row has a quote that is never closed"):
+        parse_file(open_quote)
 
 
 def test_duplicates_are_merged_while_streaming_and_a_changed_file_is_an_error(tmp_path: Path) -> None:

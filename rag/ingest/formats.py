@@ -274,11 +274,17 @@ def parse_csv(path: Path, lines: Iterable[tuple[int, str]], warn: bool = True) -
     offset = start - 1  # reader.line_num counts from the header
     try:
         fields = [f.strip() for f in reader.fieldnames or []]
+        if reader.line_num > 1:  # a quote left open: the header ran on into the rows
+            raise CorpusError(path, start, "the header row has a quote that is never closed")
         if "title" not in fields or "abstract" not in fields:
             raise CorpusError(path, start, f"CSV header must have 'title' and 'abstract' columns, found {fields}")
+        empty = True
         for row in reader:
+            empty = False
             clean = {(k or "").strip(): v for k, v in row.items() if k is not None}
             yield _record_from_mapping(path, offset + reader.line_num, dict(clean))
+        if empty and warn:
+            log.warning("%s: a header and no rows, nothing to ingest", path)
     except csv.Error as exc:
         raise CorpusError(path, offset + reader.line_num, f"malformed CSV ({exc})") from None
 
