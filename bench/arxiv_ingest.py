@@ -10,6 +10,7 @@ real abstracts; one in a thousand repeats an earlier title (merged into one pape
 with cross-listed duplicates). Vectors are HashEmbedder's (bench/synthetic.py): MiniLM at a million chunks
 takes hours on 2 cores. Everything else (parse, check, chunk, write, BM25 segments) is the real ingest.
 `--sample N` also ingests N records with the real int8 MiniLM into an embedded index: papers/s end to end.
+`--rebuild` times one full BM25 rebuild from the server afterwards (with `--records 0`, from an earlier run's folder).
 """
 
 from __future__ import annotations
@@ -44,7 +45,14 @@ parser.add_argument(
     help="only the BM25 segment stage on CHUNKS chunks of such records: peak RSS with segments written and mapped "
     "as they are built (what an ingest does) vs held in memory",
 )
+parser.add_argument(
+    "--rebuild",
+    action="store_true",
+    help="then one full BM25 rebuild from Chroma (the repair after an interrupted ingest): time and peak RSS; with "
+    "--records 0, on the server and index an earlier run left in --folder",
+)
 parser.add_argument("--bm25-child", nargs=2, metavar=("CHUNKS", "MODE"), help=argparse.SUPPRESS)
+parser.add_argument("--rebuild-child", metavar="INDEX", help=argparse.SUPPRESS)
 parser.add_argument("--child", nargs=2, metavar=("FILE", "INDEX"), help=argparse.SUPPRESS)
 parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
 parser.add_argument("--minilm", action="store_true", help=argparse.SUPPRESS)
@@ -138,15 +146,42 @@ def child(file: Path, index_dir: Path, port: int, minilm: bool) -> None:
     )
 
 
+def rebuild_child(index_dir: Path, port: int) -> None:
+    """One full BM25 rebuild from the collection; prints one JSON line with its time and peak RSS."""
+    import rag
+    from bench.synthetic import HashEmbedder
+    from rag.config import Settings
+
+    settings = Settings(index_dir=index_dir, _env_file=None, chroma_host="127.0.0.1", chroma_port=port)  # type: ignore[call-arg]
+    library = rag.Library(settings, embedder=HashEmbedder())
+    start = time.perf_counter()
+    bm25 = library.index.rebuild_bm25()
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 1),
+                "chunks": bm25.rows,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "bm25_segments": [s.size for s in bm25.segments],
+            }
+        ),
+        flush=True,
+    )
+
+
 def run_child(
-    file: Path, index_dir: Path, port: int, minilm: bool, log: Path, server_pid: int | None
+    file: Path | None, index_dir: Path, port: int, minilm: bool, log: Path, server_pid: int | None
 ) -> dict[str, Any]:
-    """The ingest in a child process, its and the server's memory sampled every 5 s (a line a minute)."""
+    """The ingest (or, without a file, a BM25 rebuild) in a child process, its and the server's memory sampled
+    every 5 s (a line a minute)."""
     from bench.common import process_memory_mb
 
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(file), str(index_dir), "--port", str(port)]
+    me = [sys.executable, str(Path(__file__).resolve())]
+    command = [*me, "--child", str(file), str(index_dir)] if file else [*me, "--rebuild-child", str(index_dir)]
+    command += ["--port", str(port), *(["--minilm"] if minilm else [])]
     with log.open("w") as err:
-        proc = subprocess.Popen([*command, *(["--minilm"] if minilm else [])], stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err)
         samples: list[tuple[float, float, float]] = []  # (seconds, ingest RSS, server RSS)
         start = time.perf_counter()
         while proc.poll() is None:
@@ -196,10 +231,22 @@ def main() -> None:
             large = run_child(file, root / "index", port, False, root / "ingest.log", proc.pid if proc else None)
             large["data_on_disk_mb"] = folder_mb(root / ("chroma-server" if proc else "index"))
             results["large"] = large
+            if args.rebuild and proc is not None:
+                results["rebuild"] = run_child(None, root / "index", port, False, root / "rebuild.log", proc.pid)
         finally:
             if proc is not None:
                 stop_process(proc)
         file.unlink()
+    elif args.rebuild:  # on what an earlier run left in --folder
+        if not (root / "chroma-server").is_dir():
+            raise SystemExit(f"--records 0 --rebuild needs an earlier run's chroma-server and index in {root}")
+        port = free_port()
+        proc = start_chroma_server(root / "chroma-server", port, log_file=root / "chroma.log")
+        try:
+            print("rebuilding BM25 from the chroma run server", flush=True)
+            results["rebuild"] = run_child(None, root / "index", port, False, root / "rebuild.log", proc.pid)
+        finally:
+            stop_process(proc)
     if args.sample:
         file = root / f"arxiv-sample-{args.sample}.jsonl"
         write_arxiv_file(file, args.sample, seed=1)
@@ -214,6 +261,12 @@ def main() -> None:
             f"(by quarter of the run: {r.get('ingest_rss_mb_by_quarter')}), "
             f"server peak RSS {r.get('server_peak_rss_mb', 0):,} MB, {r['report']['chunks']:,} chunks, "
             f"BM25 segments {r['bm25_segments']}"
+        )
+    if "rebuild" in results:
+        r = results["rebuild"]
+        print(
+            f"BM25 full rebuild of {r['chunks']:,} chunks: {r['seconds']:,} s, peak RSS {r['peak_rss_mb']:,} MB "
+            f"(by quarter: {r.get('ingest_rss_mb_by_quarter')}), segments {r['bm25_segments']}"
         )
     if "sample_minilm" in results:
         r = results["sample_minilm"]
@@ -258,6 +311,8 @@ if __name__ == "__main__":
         bm25_child(int(args.bm25_child[0]), args.bm25_child[1])
     elif args.bm25_only:
         bm25_only(args.bm25_only)
+    elif args.rebuild_child:
+        rebuild_child(Path(args.rebuild_child), args.port)
     elif args.child:
         child(Path(args.child[0]), Path(args.child[1]), args.port, args.minilm)
     else:

@@ -44,6 +44,20 @@ def test_the_arxiv_ingest_bench_measures_a_small_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.server
+def test_the_arxiv_ingest_bench_times_a_bm25_rebuild_from_its_server(tmp_path: Path) -> None:
+    script = BENCH / "arxiv_ingest.py"
+    command = [sys.executable, str(script), "--records", "300", "--sample", "0", "--folder", str(tmp_path)]
+    out = subprocess.run([*command, "--rebuild"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = re.search(r"BM25 full rebuild of ([\d,]+) chunks: ([\d.,]+) s, peak RSS", out.stdout)
+    ingested = re.search(r"([\d,]+) chunks, BM25 segments", out.stdout)
+    assert found and ingested and found.group(1) == ingested.group(1)  # every chunk the ingest wrote, rebuilt
+    again = subprocess.run([*command[:3], "0", *command[4:], "--rebuild"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and f"BM25 full rebuild of {found.group(1)} chunks" in again.stdout  # its folder
+
+
+@pytest.mark.slow
 def test_the_bm25_renormalise_bench_times_both_and_renormalised_ranks_as_one_build() -> None:
     script = BENCH / "bm25_renormalise.py"
     command = [sys.executable, str(script), "--chunks", "4000", "--segment-rows", "1000", "--queries", "20"]
