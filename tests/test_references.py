@@ -81,6 +81,10 @@ def test_exports_are_ingested_with_their_provenance(tmp_path: Path) -> None:
     files = [DATA / n for n in ("zotero.bib", "endnote.ris", "better.json", "arxiv-metadata.jsonl")]
     report = lib.ingest(files, include_bundled=False, progress=False)
     assert report.new_papers == 6
+    assert [note.split(": ", 1) for note in report.notes] == [  # each sample has one entry with no abstract
+        [str(f), f"1 {'arXiv record(s)' if f.suffix == '.jsonl' else 'entries'} without a title or an abstract skipped"]
+        for f in files
+    ]
     goedel = next(p for p in lib.papers() if p.title.startswith("The Gödel Machine"))
     assert goedel.metadata["doi"] == "10.48550/arXiv.2101.00001" and goedel.sources == ("zotero.bib",)
     sources = load_sources(lib.index, [Hit(goedel.paper_id, goedel.title, goedel.abstract, 1.0)])
@@ -130,3 +134,15 @@ def test_bibtex_keys_and_entry_kinds() -> None:
 
 def _paper(record: Record, n: int) -> rag.Paper:
     return rag.Paper(f"p{n}", record.title, record.abstract, (), dict(record.metadata))
+
+
+def test_the_library_tab_says_which_entries_were_skipped_naming_the_file_as_uploaded(tmp_path: Path) -> None:
+    from rag.ui.library import add_files
+
+    upload = tmp_path / "upload" / "my refs.bib"
+    upload.parent.mkdir()
+    upload.write_text("@article{a, title={Only a title}}\n@article{b, title={Another}, year={2020}}\n")
+    messages = list(add_files([str(upload)], make_settings(tmp_path / "index"), max_mb=5))
+    assert messages[-1].startswith("✓ 0 new, 0 updated, 0 unchanged")
+    assert "⚠ my_refs.bib: 2 entries without a title or an abstract skipped" in messages[-1]
+    assert "rag-upload-" not in messages[-1]  # the private staging folder is not shown

@@ -174,17 +174,18 @@ def add_files(paths: list[str] | None, settings: Settings, max_mb: int) -> Itera
             try:
                 report = rag.ingest(files, include_bundled=False, settings=settings, progress=True)
             except rag.CorpusError as exc:
-                folder = files[0].parent
-                yield format_error(f"Nothing was added: {relative_message(str(exc), folder)}")
+                yield format_error(f"Nothing was added: {relative_message(str(exc), files[0].parent)}")
                 return
+            notes = [relative_message(note, files[0].parent) for note in report.notes]
     except (UploadError, rag.RagIndexError) as exc:
         yield format_error(f"Nothing was added: {exc}")
         return
     unchanged = report.papers - report.new_papers - report.updated_papers
-    yield (
+    done = (
         f"✓ {report.new_papers} new, {report.updated_papers} updated, {unchanged} unchanged "
         f"({report.papers} papers in {report.seconds:.1f} s)"
     )
+    yield "\n\n".join([done, *(format_error(note) for note in notes)])  # e.g. entries without an abstract
 
 
 def discard_uploads(paths: list[str]) -> None:

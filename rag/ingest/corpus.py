@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -43,6 +46,30 @@ def _merge(records: list[Record]) -> Paper:
 _CHANGED = "the file changed while it was being ingested; ingest it again"
 
 
+class _Notes(logging.Handler):
+    """The ingest parsers' warnings given in one thread (entries skipped, empty files), kept as text."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:  # another thread's ingest (the chat serves several) is not ours
+            self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _kept_warnings() -> Iterator[list[str]]:
+    """What `rag.ingest` warns of meanwhile, still logged, and also returned for the report a user reads."""
+    notes, logger = _Notes(), logging.getLogger("rag.ingest")
+    logger.addHandler(notes)
+    try:
+        yield notes.messages
+    finally:
+        logger.removeHandler(notes)
+
+
 class Corpus:
     """The inputs of an ingest, checked and counted but not held: `papers()` reads them again, one at a time.
 
@@ -53,6 +80,8 @@ class Corpus:
     last record, so memory grows with the duplicates, not with the collection.
     """
 
+    notes: list[str]
+
     def __init__(
         self,
         files: Sequence[Path],
@@ -60,7 +89,14 @@ class Corpus:
         max_abstract_chars: int | None = None,
         progress: bool = False,
     ) -> None:
-        """`progress`: a bar counting the records checked (a multi-GB file takes minutes to read)."""
+        """`progress`: a bar counting the records checked (a multi-GB file takes minutes to read). `notes`: what
+        the reading warned of (entries without an abstract skipped, empty files), for the ingest's report."""
+        with _kept_warnings() as self.notes:
+            self._check(files, known_titles, max_abstract_chars, progress)
+
+    def _check(
+        self, files: Sequence[Path], known_titles: Iterable[str], max_abstract_chars: int | None, progress: bool
+    ) -> None:
         self.files = list({path.resolve(): path for path in files}.values())  # a file named twice is read once
         self._held: dict[Path, list[Record]] = {}  # the parsed records of the formats not streamed
         self._records: dict[str, int] = {}  # paper id -> records stating it

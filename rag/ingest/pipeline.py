@@ -19,7 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class IngestReport:
     location: str
     new_papers: int = 0  # papers the index did not hold
     updated_papers: int = 0  # papers it held whose text, sources or metadata changed
+    notes: list[str] = field(default_factory=list)  # what reading the inputs warned of: entries skipped, empty files
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +126,7 @@ def ingest(
         assert opened is not None
         report = _apply(index, opened, corpus, sync, progress)
     report.seconds = round(time.perf_counter() - start, 3)
+    report.notes = corpus.notes
     return report
 
 
