@@ -144,5 +144,5 @@ def test_the_library_tab_says_which_entries_were_skipped_naming_the_file_as_uplo
     upload.write_text("@article{a, title={Only a title}}\n@article{b, title={Another}, year={2020}}\n")
     messages = list(add_files([str(upload)], make_settings(tmp_path / "index"), max_mb=5))
     assert messages[-1].startswith("✓ 0 new, 0 updated, 0 unchanged")
-    assert "⚠ my_refs.bib: 2 entries without a title or an abstract skipped" in messages[-1]
+    assert "⚠ my\\_refs.bib: 2 entries without a title or an abstract skipped" in messages[-1]  # Markdown-escaped
     assert "rag-upload-" not in messages[-1]  # the private staging folder is not shown
