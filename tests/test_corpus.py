@@ -343,3 +343,31 @@ def test_jsonl_lines_may_end_in_a_bare_cr_and_warnings_are_given_once(
     bad.write_bytes(b"\r".join([json.dumps(rows[0]).encode(), b"{not json"]))
     with pytest.raises(CorpusError, match=r"bad\.jsonl:2"):
         Corpus([bad])
+
+
+def test_each_ingest_keeps_its_own_notes_when_two_read_at_once(tmp_path: Path) -> None:
+    """The chat serves several users: one upload's skipped entries are not reported to another."""
+    import threading
+
+    from rag.ingest.corpus import Corpus
+
+    files = []
+    for n in range(2):
+        f = tmp_path / f"refs{n}.bib"
+        f.write_text("".join(f"@article{{k{n}{i}, title={{Title {n} {i}}}}}\n" for i in range(300)))
+        files.append(f)
+    notes: dict[int, list[str]] = {}
+    barrier = threading.Barrier(2)
+
+    def read(n: int) -> None:
+        barrier.wait()
+        for _ in range(5):
+            notes.setdefault(n, []).extend(Corpus([files[n]]).notes)
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(2):
+        assert notes[n] == [f"{files[n]}: 300 entries without a title or an abstract skipped"] * 5
