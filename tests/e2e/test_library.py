@@ -254,6 +254,10 @@ def test_a_zotero_export_is_uploaded_then_filtered_in_the_library_and_the_chat(p
     page.get_by_text("Settings").first.click()
     chat_author = page.locator("#chat-author textarea, #chat-author input").first
     chat_author.fill("Nguyen")
+    chat_author.press("Tab")  # as a user leaves the box; under load the accordion may still be rendering
+    page.wait_for_function(
+        "() => document.querySelector('#chat-author textarea, #chat-author input').value === 'Nguyen'"
+    )
     ask(page, "Which networks keep most of their accuracy with a tenth of the weights?")
     answer = page.locator("#chat").inner_text()
     assert "Only papers: author Nguyen" in answer
