@@ -79,7 +79,7 @@ def main() -> None:
         "chunks": args.chunks,
         "segments": [s.size for s in segments],
         "avg_length_first_segment": round(segments[0].normalised_by, 1),
-        "avg_length_all": round(index._mean, 1),
+        "avg_length_all": round(index.mean_length, 1),
         "p50_p95_ms_renormalised": [round(x, 2) for x in on],
         "p50_p95_ms_as_built": [round(x, 2) for x in off],
         "p50_p95_ms_one_build": [round(x, 2) for x in one_build],

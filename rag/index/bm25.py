@@ -8,8 +8,8 @@ each segment's precomputed scores carry its own IDF and the average chunk
 length it was built with; a query rescales them to the IDF of all segments
 together and, from the chunk lengths each segment keeps, to the average
 length of all rows when that has moved (short abstracts first, long ones
-later), so every chunk scores as in one build. Small segments are merged when there are more than
-`MAX_SEGMENTS`, at most `SEGMENT_ROWS` rows at a time (a large index keeps
+later), so every chunk scores as in one build. Small segments are merged
+when there are more than `MAX_SEGMENTS`, at most `SEGMENT_ROWS` rows at a time (a large index keeps
 more segments than that: a query's cost is in its rows, not its segments); a full rebuild
 (from Chroma, the source of truth) happens when deleted rows pass
 `MAX_DELETED` of the total, or when the saved index does not match the
@@ -238,12 +238,13 @@ class BM25Index:
     avgdl: float = 0.0  # the average chunk length new segments are built with (a query renormalises them)
     _long: list[str] | None = field(default=None, repr=False)
     _vocab: frozenset[str] | None = field(default=None, repr=False)
-    _mean: float = field(default=0.0, init=False, repr=False)
+    mean_length: float = field(default=0.0, init=False)  # of all rows; 0: a segment has no lengths
 
     def __post_init__(self) -> None:
         """The average length of all rows (deleted ones too, as in the IDF); 0 when a segment has no lengths."""
         if self.segments and all(seg.lengths is not None for seg in self.segments):
-            self._mean = sum(int(seg.lengths.sum()) for seg in self.segments if seg.lengths is not None) / self.rows
+            total = sum(int(seg.lengths.sum()) for seg in self.segments if seg.lengths is not None)
+            self.mean_length = total / self.rows
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -277,8 +278,8 @@ class BM25Index:
                     continue
                 rows, contributions = posting  # a token's rows are distinct: no repeated index
                 own = _idf(seg.size, len(rows))
-                if self._mean:
-                    contributions = seg.renormalised(rows, contributions, own, self._mean)
+                if self.mean_length:
+                    contributions = seg.renormalised(rows, contributions, own, self.mean_length)
                 scores[rows] += contributions * np.float32(weight / own if own else 0.0)
             if masks is not None:
                 scores[~masks[n]] = 0.0
@@ -463,9 +464,8 @@ def build_streamed(
     for chunk_id, text in records:
         ids.append(chunk_id)
         new.add(chunk_id, text)
-    segments = new.finish()
-    whole = BM25Index(digest_of(ids), segments)
-    index = BM25Index(whole.digest, segments, avgdl=whole._mean or (segments[0].normalised_by if segments else 0.0))
+    index = BM25Index(digest_of(ids), new.finish())
+    index.avgdl = index.mean_length  # what later segments are built with
     index.save(folder)
     return index
 
